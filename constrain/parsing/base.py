@@ -27,7 +27,7 @@ class Terminal:
     """
 
     name: str
-    regex: str
+    regex: str | None  # None: declared only, never lexed (e.g. _INDENT fed by a post-lexer)
     priority: int = 0
     literal: bytes | None = None
     line: int | None = None  # where it was defined, for error messages
@@ -55,7 +55,14 @@ class Parser(Protocol):
         """Consume one lexeme. ``terms`` lists every candidate terminal matching the
         longest lexeme, best first (priority, literal-over-regex, definition order).
         A deterministic parser takes ``terms[0]``; a nondeterministic one may try all.
-        Returns the new state, or None if the lexeme is a syntax error."""
+        Returns the new state, or None if the lexeme is a syntax error.
+
+        ``lexeme`` is ``None`` when the engine asks whether the lexeme *could*
+        be accepted before it is complete (the lexeme is still growing): answer
+        non-None iff some value of these terminals would be accepted. The
+        answer decides whether tokens that continue the lexeme are allowed, so
+        a value terminal's regex should carry every constraint the parser
+        checks, or the parser must keep the check decidable when it is fed."""
 
     def accepts_end(self, state: Hashable) -> bool:
         """True if the input may end here (end of input after the last lexeme)."""

@@ -1,0 +1,247 @@
+"""Regex -> byte-level DFA.
+
+interegular builds a character DFA; tokens are bytes, so we lower it: ASCII
+characters become single-byte transitions, and every other character range
+becomes UTF-8 byte paths through small intermediate states. Ranges are split
+at the characters the regex mentions explicitly, so ``[^"\\\\]`` costs a
+handful of intermediate states rather than one per code point. Identical
+intermediate states are shared (hash-consed).
+
+Only *live* states are kept (those that can still reach an accepting state);
+a transition to anything else is ``-1``. So "the walk is still alive" means
+"the bytes so far are a prefix of some match".
+"""
+from __future__ import annotations
+
+import bisect
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import CompileBudgetError, RegexError
+
+DEAD = -1
+_MAX_CP = 0x10FFFF
+_SURROGATES = (0xD800, 0xDFFF)
+# UTF-8 sequence length -> (first code point, last code point, lead-byte base)
+_LENGTHS = ((2, 0x80, 0x7FF), (3, 0x800, 0xFFFF), (4, 0x10000, _MAX_CP))
+
+
+@dataclass(eq=False)
+class ByteDFA:
+    """A DFA over bytes. ``trans[s, b]`` is the next state or -1; ``start`` is 0."""
+
+    trans: np.ndarray  # int32 [n_states, 256]
+    accept: np.ndarray  # bool [n_states]
+    key: str  # content hash: identifies the DFA across grammars and processes
+    rows: list = field(default_factory=list, repr=False)  # trans as python lists, for per-byte stepping
+
+    def __post_init__(self) -> None:
+        if not self.rows:
+            self.rows = self.trans.tolist()
+        self.accept_list = self.accept.tolist()
+
+    @property
+    def n_states(self) -> int:
+        return len(self.accept)
+
+    def step(self, state: int, data: bytes) -> int:
+        """Walk ``data`` from ``state``; -1 if it dies."""
+        rows = self.rows
+        for b in data:
+            state = rows[state][b]
+            if state < 0:
+                return DEAD
+        return state
+
+    def matches(self, data: bytes) -> bool:
+        s = self.step(0, data)
+        return s >= 0 and self.accept_list[s]
+
+    def __getstate__(self):
+        return {"trans": self.trans, "accept": self.accept, "key": self.key}
+
+    def __setstate__(self, d):
+        self.trans, self.accept, self.key = d["trans"], d["accept"], d["key"]
+        self.rows = self.trans.tolist()
+        self.accept_list = self.accept.tolist()
+
+
+def regex_to_dfa(regex: str, max_states: int = 20000, name: str | None = None) -> ByteDFA:
+    """Compile a regex (interegular syntax) to a live-pruned byte DFA.
+
+    Raises :class:`RegexError` for unsupported syntax and
+    :class:`CompileBudgetError` when the DFA would exceed ``max_states``.
+    """
+    import interegular
+
+    what = f"terminal {name}" if name else "regex"
+    try:
+        fsm = interegular.parse_pattern(regex).to_fsm()
+    except Exception as e:  # interegular raises several exception types
+        raise RegexError(f"cannot compile {what} /{regex}/ to a DFA: {type(e).__name__}: {e}", name) from e
+    if len(fsm.states) > max_states:
+        raise CompileBudgetError(f"{what} /{regex[:80]}/ needs {len(fsm.states)} DFA states (limit {max_states})")
+    return _lower_fsm(fsm, regex, max_states, what)
+
+
+def _lower_fsm(fsm, regex: str, max_states: int, what: str) -> ByteDFA:
+    alphabet = fsm.alphabet
+    from interegular.fsm import anything_else
+
+    explicit: dict[str, int] = {}
+    other_sym = None
+    for ch, sym in alphabet._symbol_mapping.items():
+        if ch is anything_else:
+            other_sym = sym
+        else:
+            explicit[ch] = sym
+    # order FSM states: initial first
+    states = [fsm.initial] + sorted((s for s in fsm.states if s != fsm.initial), key=repr)
+    index = {s: i for i, s in enumerate(states)}
+    n_fsm = len(states)
+    rows: list[list[int]] = []
+    accept: list[bool] = []
+    for s in states:
+        rows.append([DEAD] * 256)
+        accept.append(s in fsm.finals)
+    node_cache: dict[tuple, int] = {}
+
+    def new_node(row: list[int]) -> int:
+        key = tuple(row)
+        got = node_cache.get(key)
+        if got is not None:
+            return got
+        if len(rows) >= max_states:
+            raise CompileBudgetError(f"{what} needs more than {max_states} byte-DFA states")
+        rows.append(row)
+        accept.append(False)
+        node_cache[key] = len(rows) - 1
+        return len(rows) - 1
+
+    chain_cache: dict[tuple[int, int], int] = {}
+
+    def chain(k: int, target: int) -> int:
+        """A node reading k continuation bytes (any value) then reaching target."""
+        if k == 0 or target == DEAD:
+            return target
+        key = (k, target)
+        if key not in chain_cache:
+            nxt = chain(k - 1, target)
+            row = [DEAD] * 256
+            for b in range(0x80, 0xC0):
+                row[b] = nxt
+            chain_cache[key] = new_node(row)
+        return chain_cache[key]
+
+    non_ascii = sorted(c for c in explicit if ord(c) >= 0x80)
+    for s in states:
+        trans = fsm.map.get(s, {})
+        other_t = index[trans[other_sym]] if other_sym is not None and other_sym in trans else DEAD
+        row = rows[index[s]]
+        for b in range(128):
+            ch = chr(b)
+            sym = explicit.get(ch, other_sym)
+            if sym is not None and sym in trans:
+                row[b] = index[trans[sym]]
+        # non-ASCII code points as sorted, disjoint intervals with their targets
+        bounds: list[int] = []  # interval starts
+        targets: list[int] = []
+        prev = 0x80
+        for ch in non_ascii:
+            cp = ord(ch)
+            sym = explicit[ch]
+            t = index[trans[sym]] if sym in trans else DEAD
+            if cp > prev:
+                bounds.append(prev)
+                targets.append(other_t)
+            bounds.append(cp)
+            targets.append(t)
+            prev = cp + 1
+        if prev <= _MAX_CP:
+            bounds.append(prev)
+            targets.append(other_t)
+        if not bounds:
+            continue
+
+        def target_set(lo: int, hi: int) -> set[int]:
+            """Targets of the code points in [lo, hi] (surrogates are dead)."""
+            out = set()
+            if lo <= _SURROGATES[1] and hi >= _SURROGATES[0]:
+                out.add(DEAD)
+                if lo >= _SURROGATES[0] and hi <= _SURROGATES[1]:
+                    return out
+            i = bisect.bisect_right(bounds, lo) - 1
+            while i < len(bounds) and bounds[i] <= hi:
+                out.add(targets[i])
+                i += 1
+            return out
+
+        def node_for(lo: int, k: int, vmin: int, vmax: int) -> int:
+            """Node reading k continuation bytes for code points [lo, lo + 64**k)."""
+            hi = lo + 64**k - 1
+            if hi < vmin or lo > vmax:
+                return DEAD
+            if lo >= vmin and hi <= vmax:
+                ts = target_set(lo, hi)
+                if len(ts) == 1:
+                    return chain(k, ts.pop())
+            if k == 0:  # a single code point that is out of the valid range
+                return DEAD
+            step = 64 ** (k - 1)
+            r = [DEAD] * 256
+            for c in range(64):
+                r[0x80 + c] = node_for(lo + c * step, k - 1, vmin, vmax)
+            if all(x == DEAD for x in r):
+                return DEAD
+            return new_node(r)
+
+        for nbytes, vmin, vmax in _LENGTHS:
+            k = nbytes - 1
+            lead_base = {2: 0xC0, 3: 0xE0, 4: 0xF0}[nbytes]
+            span = 64**k
+            for lead in range(lead_base, lead_base + (0x20 if nbytes == 2 else 0x10 if nbytes == 3 else 0x08)):
+                lo = (lead - lead_base) * span
+                row[lead] = node_for(lo, k, vmin, vmax)
+    return _finish(rows, accept, regex, n_fsm, what)
+
+
+def _finish(rows: list[list[int]], accept: list[bool], regex: str, n_fsm: int, what: str) -> ByteDFA:
+    trans = np.array(rows, dtype=np.int32)
+    acc = np.array(accept, dtype=bool)
+    live = _live_states(trans, acc)
+    if not live[0]:
+        raise RegexError(f"{what} /{regex[:80]}/ matches no string")
+    # renumber live states, keeping the start at 0
+    new_index = np.full(len(acc), DEAD, dtype=np.int32)
+    keep = np.flatnonzero(live)
+    new_index[keep] = np.arange(len(keep), dtype=np.int32)
+    t = trans[keep]
+    t = np.where(t >= 0, new_index[np.maximum(t, 0)], DEAD).astype(np.int32)
+    a = acc[keep]
+    key = hashlib.sha256(t.tobytes() + a.tobytes()).hexdigest()[:24]
+    return ByteDFA(t, a, key)
+
+
+def _live_states(trans: np.ndarray, accept: np.ndarray) -> np.ndarray:
+    """States from which an accepting state is reachable."""
+    live = accept.copy()
+    while True:
+        tgt = np.where(trans >= 0, trans, 0)
+        reach = ((trans >= 0) & live[tgt]).any(axis=1) | live
+        if (reach == live).all():
+            return live
+        live = reach
+
+
+def literal_to_dfa(data: bytes) -> ByteDFA:
+    """A DFA accepting exactly ``data`` (no interegular round trip)."""
+    n = len(data)
+    trans = np.full((n + 1, 256), DEAD, dtype=np.int32)
+    for i, b in enumerate(data):
+        trans[i, b] = i + 1
+    acc = np.zeros(n + 1, dtype=bool)
+    acc[n] = True
+    key = hashlib.sha256(trans.tobytes() + acc.tobytes()).hexdigest()[:24]
+    return ByteDFA(trans, acc, key)

@@ -1,0 +1,286 @@
+"""A compiled grammar: lexer analyses + parser = exact token masks.
+
+A matcher state is the tuple ``(pstate, uid, started, acc, pending, lexeme)``:
+
+* ``pstate``: the parser state (hashable, interned);
+* ``uid``: the lexer's union state (live terminal DFA states);
+* ``started``: whether the current lexeme has consumed any byte;
+* ``acc``/``pending``: the terminals that accepted last in this lexeme, and
+  the bytes read since (longest match backs up to there when the lexeme dies);
+* ``lexeme``: the lexeme's bytes, kept only while a value terminal is live.
+
+How a token t is decided from state S (the same rules in ``advance`` and in
+the mask, so they cannot disagree):
+
+1. t keeps some terminal T alive to its end: allowed iff the parser could
+   take T here (an exact stack simulation).
+2. t kills every terminal after an accepting position p inside t: the
+   lexeme ends at p (longest match); the parser takes it (exact), and
+   ``t[p:]`` is decided by the same rules from the new state. Tokens spanning
+   several lexemes (``"},``, ``):\\n``) are handled by this recursion.
+3. t kills every terminal with no accepting position: the lexeme ended
+   before t (at the last accept, re-lexing the bytes read since); t is
+   decided from there.
+
+The masks of (1)-(3) come from per-union-state analyses (see
+:mod:`constrain.lexer`), so a mask costs a few numpy ORs plus parser checks
+per exit group, and is then cached by state.
+
+Documented bound: a lexeme whose live terminals the parser cannot take is not
+continued, even where the lexer might later back up to an earlier accepting
+position (rule 1 requires a live terminal the parser takes). The grammars we
+ship never need such a backup.
+"""
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Hashable
+
+import numpy as np
+
+from .errors import CompileBudgetError, GrammarError
+from .fsm.bytedfa import ByteDFA, literal_to_dfa, regex_to_dfa
+from .lexer import ExitGroup, Lexer
+from .parsing.base import GrammarSpec
+from .tokenizer import TokenizerInfo
+
+State = tuple  # (pstate, uid, started, acc, pending, lexeme)
+TERMINATED = ("<terminated>",)
+
+
+@dataclass
+class CompileOptions:
+    max_compile_seconds: float = 30.0
+    max_dfa_states: int = 20000
+    mask_cache_size: int = 1024
+
+
+def build_grammar(spec: GrammarSpec, tok: TokenizerInfo, options: CompileOptions | None = None,
+                  dfa_cache: dict | None = None) -> "CompiledGrammar":
+    """Lower a front end's :class:`GrammarSpec` to byte DFAs and wrap it for matching."""
+    opts = options or CompileOptions()
+    deadline = time.monotonic() + opts.max_compile_seconds
+    dfas: list[ByteDFA | None] = []
+    for t in spec.terminals:
+        if time.monotonic() > deadline:
+            raise CompileBudgetError(f"compiling {spec.name} took longer than {opts.max_compile_seconds}s")
+        if t.regex is None:
+            dfas.append(None)
+            continue
+        key = t.literal if t.literal is not None else t.regex
+        got = dfa_cache.get(key) if dfa_cache is not None else None
+        if got is None:
+            if t.literal is not None:
+                if not t.literal:
+                    raise GrammarError(f"terminal {t.name} is empty", t.name)
+                got = literal_to_dfa(t.literal)
+            else:
+                got = regex_to_dfa(t.regex, opts.max_dfa_states, t.name)
+                if got.accept[0]:
+                    raise GrammarError(f"terminal {t.name} matches the empty string", _where(t))
+            if dfa_cache is not None:
+                dfa_cache[key] = got
+        dfas.append(got)
+    return CompiledGrammar(spec, tok, dfas, opts)
+
+
+def _where(t) -> str:
+    return f"{t.name}, line {t.line}" if t.line else t.name
+
+
+class CompiledGrammar:
+    """A grammar compiled for one tokenizer. Thread-compatible; create matchers with :meth:`matcher`."""
+
+    def __init__(self, spec: GrammarSpec, tok: TokenizerInfo, dfas: list[ByteDFA | None], options: CompileOptions):
+        self.spec = spec
+        self.tok = tok
+        self.parser = spec.parser
+        self.options = options
+        self.ignore = spec.ignore
+        self.value_terminals = frozenset(getattr(self.parser, "value_terminals", frozenset()))
+        self.lexer = Lexer(spec.terminals, dfas, spec.ignore, self.value_terminals, tok)
+        self.track_value = bool(self.value_terminals)
+        self.words = tok.mask_words
+        self.stop_ids = tuple(tok.stop_token_ids)
+        self.stop_bits = np.zeros(self.words, dtype=np.uint32)
+        for s in self.stop_ids:
+            self.stop_bits[s >> 5] |= np.uint32(1 << (s & 31))
+        self._masks: OrderedDict = OrderedDict()
+        self._feedable: dict = {}
+        self._fresh: dict = {}
+        self._accepting: dict = {}
+        self.stats = {"mask_hits": 0, "mask_misses": 0}
+        self.relaxed: list = list(spec.extra.get("relaxed", []))
+
+    # ---------------------------------------------------------------- API
+    def matcher(self) -> "Any":
+        from .matcher import Matcher
+
+        return Matcher(self)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def memory_bytes(self) -> int:
+        """Bytes held by mask caches for this grammar (the shared store is counted separately)."""
+        return self.lexer.nbytes() + len(self._masks) * self.words * 4
+
+    # ---------------------------------------------------------------- states
+    def initial_state(self) -> State:
+        p = self.parser.start()
+        return (p, self.fresh_uid(p), False, None, b"", b"")
+
+    def fresh_uid(self, p: Hashable) -> int:
+        uid = self._fresh.get(p)
+        if uid is None:
+            uid = self._fresh[p] = self.lexer.fresh(frozenset(self.parser.candidates(p)))
+        return uid
+
+    def feedable(self, p: Hashable, t: int) -> bool:
+        """Could the parser take terminal t here (its value still unknown)?"""
+        if t in self.ignore:
+            return True
+        key = (p, t)
+        got = self._feedable.get(key)
+        if got is None:
+            got = self._feedable[key] = self.parser.feed(p, (t,), None) is not None
+        return got
+
+    def feed_lexeme(self, p: Hashable, terms: tuple[int, ...], value: bytes) -> Hashable | None:
+        if terms[0] in self.ignore:
+            return p
+        if any(t in self.ignore for t in terms):
+            terms = tuple(t for t in terms if t not in self.ignore)
+        if not any(t in self.value_terminals for t in terms):
+            value = b""
+        return self.parser.feed(p, terms, value)
+
+    def advance_bytes(self, state: State, data: bytes) -> State | None:
+        """The state after ``data``, or None if it is a lexical or syntax error."""
+        p, uid, started, acc, pending, lex = state
+        lexer = self.lexer
+        step, accepting, track = lexer.step, lexer.union_accepting, self.track_value
+        i, n = 0, len(data)
+        while i < n:
+            b = data[i]
+            nu = step(uid, b)
+            if nu >= 0:
+                uid = nu
+                started = True
+                i += 1
+                if track:  # keep the lexeme only while a value terminal is live
+                    lex = lex + data[i - 1 : i] if lexer.union_has_value[nu] else b""
+                a = accepting[nu]
+                if a:
+                    acc, pending = a, b""
+                elif acc is not None:
+                    pending += data[i - 1 : i]
+                continue
+            if not started or acc is None:
+                return None
+            value = lex[: len(lex) - len(pending)] if track else b""
+            p = self.feed_lexeme(p, acc, value)
+            if p is None:
+                return None
+            data = pending + data[i:]
+            i, n = 0, len(data)
+            uid, started, acc, pending, lex = self.fresh_uid(p), False, None, b"", b""
+        return (p, uid, started, acc, pending, lex)
+
+    def viable(self, state: State) -> bool:
+        """After a token: can the current lexeme still be completed and taken?"""
+        p, uid, started = state[0], state[1], state[2]
+        if not started:
+            return True
+        return any(self.feedable(p, t) for t, _ in self.lexer.unions[uid])
+
+    def backup(self, state: State) -> State | None:
+        """End the current lexeme at its last accepting position; re-lex the bytes read since."""
+        p, uid, started, acc, pending, lex = state
+        if not started:
+            return None
+        terms = self.lexer.union_accepting[uid] or acc
+        if not terms:
+            return None
+        if self.lexer.union_accepting[uid]:
+            pending = b""
+        value = lex[: len(lex) - len(pending)] if self.track_value else b""
+        p2 = self.feed_lexeme(p, terms, value)
+        if p2 is None:
+            return None
+        s = (p2, self.fresh_uid(p2), False, None, b"", b"")
+        return self.advance_bytes(s, pending) if pending else s
+
+    def is_accepting(self, state: State) -> bool:
+        if state is TERMINATED:
+            return True
+        got = self._accepting.get(state)
+        if got is None:
+            if not state[2]:
+                got = bool(self.parser.accepts_end(state[0]))
+            else:
+                b = self.backup(state)
+                got = b is not None and self.is_accepting(b)
+            self._accepting[state] = got
+        return got
+
+    # ---------------------------------------------------------------- masks
+    def mask(self, state: State) -> np.ndarray:
+        """Packed mask of the tokens allowed after ``state`` (stop tokens included when accepting).
+
+        The returned array is shared with the cache: copy it before writing.
+        """
+        cache = self._masks
+        m = cache.get(state)
+        if m is not None:
+            self.stats["mask_hits"] += 1
+            cache.move_to_end(state)
+            return m
+        self.stats["mask_misses"] += 1
+        if state is TERMINATED:
+            m = self.stop_bits
+        else:
+            m = self._token_mask(state)
+            if self.is_accepting(state):
+                m = m | self.stop_bits
+        cache[state] = m
+        if len(cache) > self.options.mask_cache_size:
+            cache.popitem(last=False)
+        return m
+
+    def _token_mask(self, state: State) -> np.ndarray:
+        p, uid, started, acc, pending, lex = state
+        info = self.lexer.info(uid)
+        m = np.zeros(self.words, dtype=np.uint32)
+        for t, bits in info.alive.items():
+            if self.feedable(p, t):
+                m |= bits
+        for g in info.exits:
+            value = lex + g.value if g.value is not None else b""
+            p2 = self.feed_lexeme(p, g.terms, value)
+            if p2 is not None:
+                m |= self._tails(p2, g)
+        if info.rest_any and started:
+            b = self.backup(state)
+            if b is not None:
+                m |= self._token_mask_cached(b) & info.rest
+        return m
+
+    def _token_mask_cached(self, state: State) -> np.ndarray:
+        m = self.mask(state)
+        return m & ~self.stop_bits
+
+    def _tails(self, p: Hashable, g: ExitGroup) -> np.ndarray:
+        ti = self.lexer.tail_info(g, self.fresh_uid(p))
+        m = np.zeros(self.words, dtype=np.uint32)
+        for t, bits in ti.alive.items():
+            if self.feedable(p, t):
+                m |= bits
+        for g2 in ti.exits:
+            p2 = self.feed_lexeme(p, g2.terms, g2.value or b"")
+            if p2 is not None:
+                m |= self._tails(p2, g2)
+        return m

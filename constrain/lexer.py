@@ -1,0 +1,263 @@
+"""The lexer: union DFAs over candidate terminals, and their static token analysis.
+
+A lexer state is a *union state*: the tuple of live ``(terminal, dfa_state)``
+pairs, interned as an int. The candidates at a lexeme start come from the
+parser (lark's contextual lexer uses the LALR action keys) plus the ignored
+terminals, so longest match and tie-breaking are properties of this union.
+
+For each union state we derive, once, from the per-terminal store entries:
+
+* ``alive[T]``: tokens that keep terminal T alive to their end (the lexeme
+  goes on);
+* ``exits``: tokens that kill every terminal after some accepting position p
+  (p >= 1 bytes into the token). Grouped by the terminals accepting at the
+  longest such p (best first); the token's tail ``[p:]`` is lexed afresh
+  after the parser takes the lexeme;
+* ``rest``: tokens that kill every terminal with no accepting position inside
+  the token: the lexeme must have ended *before* the token.
+
+Everything here is independent of the parser stack and cached per union
+state; the grammar combines it with exact parser checks at run time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .fsm.bytedfa import ByteDFA
+from .parsing.base import Terminal
+from .store.maskstore import MaskStore, pack_ids, walk
+from .tokenizer import TokenizerInfo
+
+
+@dataclass
+class ExitGroup:
+    terms: tuple[int, ...]  # terminals accepting at the lexeme end, best first
+    ids: np.ndarray  # int32 token ids
+    offs: np.ndarray  # int32: where each token's tail starts
+    value: bytes | None  # the token part that ends the lexeme, when a value terminal needs it
+    bits: np.ndarray | None = None  # packed ids (filled lazily)
+
+
+@dataclass
+class UnionInfo:
+    members: tuple[tuple[int, int], ...]
+    accepting: tuple[int, ...]  # terminals accepting in this state, best first
+    alive: dict[int, np.ndarray] = field(default_factory=dict)  # terminal -> packed bits
+    any_alive: np.ndarray | None = None
+    exits: list[ExitGroup] = field(default_factory=list)
+    rest: np.ndarray | None = None  # packed
+    rest_any: bool = False
+
+
+@dataclass
+class TailInfo:
+    """Static result of lexing a group's token tails from a fresh union state."""
+
+    alive: dict[int, np.ndarray]  # terminal -> packed bits of tokens whose tail keeps it alive
+    exits: list[ExitGroup]
+
+
+class Lexer:
+    """Terminal DFAs of one grammar, the union-state table and the static analyses."""
+
+    def __init__(self, terminals: list[Terminal], dfas: list[ByteDFA | None], ignore: frozenset[int],
+                 value_terminals: frozenset[int], tok: TokenizerInfo):
+        self.terminals = terminals
+        self.dfas = dfas
+        self.ignore = ignore
+        self.value_terminals = value_terminals
+        self.tok = tok
+        self.store = MaskStore.for_tokenizer(tok)
+        # rank: literal first, then priority, then definition order
+        order = sorted(
+            range(len(terminals)),
+            key=lambda i: (terminals[i].literal is None, -terminals[i].priority, i),
+        )
+        self.rank = [0] * len(terminals)
+        for r, i in enumerate(order):
+            self.rank[i] = r
+        self.rows = [d.rows if d is not None else None for d in dfas]
+        self.accepts = [d.accept_list if d is not None else None for d in dfas]
+        self.unions: list[tuple[tuple[int, int], ...]] = []
+        self.union_ids: dict[tuple, int] = {}
+        self.union_accepting: list[tuple[int, ...]] = []
+        self.union_has_value: list[bool] = []
+        self.trans: dict[tuple[int, int], int] = {}
+        self.infos: dict[int, UnionInfo] = {}
+        self.tails: dict[tuple, TailInfo] = {}
+        self.fresh_ids: dict[frozenset, int] = {}
+        self.words = tok.mask_words
+
+    # ------------------------------------------------------------------ union states
+    def intern(self, members: tuple[tuple[int, int], ...]) -> int:
+        uid = self.union_ids.get(members)
+        if uid is None:
+            uid = len(self.unions)
+            self.unions.append(members)
+            self.union_ids[members] = uid
+            acc = [t for t, s in members if self.accepts[t][s]]
+            acc.sort(key=self.rank.__getitem__)
+            self.union_accepting.append(tuple(acc))
+            self.union_has_value.append(any(t in self.value_terminals for t, _ in members))
+        return uid
+
+    def fresh(self, candidates: frozenset[int]) -> int:
+        """The union state at a lexeme start, for the parser's candidate terminals."""
+        uid = self.fresh_ids.get(candidates)
+        if uid is None:
+            ts = sorted(t for t in candidates | self.ignore if self.dfas[t] is not None)
+            uid = self.fresh_ids[candidates] = self.intern(tuple((t, 0) for t in ts))
+        return uid
+
+    def step(self, uid: int, byte: int) -> int:
+        """Union transition on one byte; -1 if every terminal dies."""
+        key = (uid, byte)
+        nxt = self.trans.get(key)
+        if nxt is None:
+            members = []
+            for t, s in self.unions[uid]:
+                n = self.rows[t][s][byte]
+                if n >= 0:
+                    members.append((t, n))
+            nxt = self.intern(tuple(members)) if members else -1
+            self.trans[key] = nxt
+        return nxt
+
+    # ------------------------------------------------------------------ static analyses
+    def info(self, uid: int) -> UnionInfo:
+        info = self.infos.get(uid)
+        if info is None:
+            info = self.infos[uid] = self._analyse(uid)
+        return info
+
+    def _analyse(self, uid: int) -> UnionInfo:
+        members = self.unions[uid]
+        info = UnionInfo(members, self.union_accepting[uid])
+        any_alive = np.zeros(self.words, dtype=np.uint32)
+        acc_ids, acc_pos, acc_term = [], [], []
+        for t, s in members:
+            e = self.store.get(self.dfas[t], s)
+            if t in info.alive:
+                info.alive[t] = info.alive[t] | e.alive
+            else:
+                info.alive[t] = e.alive
+            any_alive |= e.alive
+            if len(e.acc_ids):
+                acc_ids.append(e.acc_ids)
+                acc_pos.append(e.acc_pos.astype(np.int32))
+                acc_term.append(np.full(len(e.acc_ids), t, dtype=np.int32))
+        info.any_alive = any_alive
+        exit_ids = np.zeros(0, dtype=np.int32)
+        if acc_ids:
+            ids = np.concatenate(acc_ids)
+            pos = np.concatenate(acc_pos)
+            term = np.concatenate(acc_term)
+            # tokens alive in some terminal continue the lexeme: not exits
+            inside = (any_alive[ids >> 5] >> (ids & 31).astype(np.uint32)) & 1
+            keep = inside == 0
+            ids, pos, term = ids[keep], pos[keep], term[keep]
+            info.exits, exit_ids = self._group_exits(ids, pos, term, np.zeros(len(ids), np.int32))
+        valid = pack_ids(self.tok.walk_table.ids, self.words)
+        rest = valid & ~any_alive
+        if len(exit_ids):
+            rest &= ~pack_ids(exit_ids, self.words)
+        info.rest = rest
+        info.rest_any = bool(rest.any())
+        return info
+
+    def _group_exits(self, ids, pos, term, base):
+        """Group (token, last-accept pos, terminal) triples by the best lexeme end per token."""
+        if len(ids) == 0:
+            return [], ids
+        rank = np.asarray(self.rank, dtype=np.int32)[term]
+        order = np.lexsort((rank, -pos, ids))
+        ids, pos, term = ids[order], pos[order], term[order]
+        first = np.ones(len(ids), dtype=bool)
+        first[1:] = ids[1:] != ids[:-1]
+        start_idx = np.flatnonzero(first)
+        best_pos = np.repeat(pos[start_idx], np.diff(np.append(start_idx, len(ids))))
+        at_best = pos == best_pos
+        ids, pos, term = ids[at_best], pos[at_best], term[at_best]
+        first = np.ones(len(ids), dtype=bool)
+        first[1:] = ids[1:] != ids[:-1]
+        starts = np.flatnonzero(first)
+        uniq_ids = ids[starts]
+        uniq_pos = pos[starts]
+        # the tuple of terminals tied at the best end, per token
+        if np.all(np.diff(np.append(starts, len(ids))) == 1):
+            sigs = [(int(t),) for t in term[starts]]
+        else:
+            sigs = [tuple(int(x) for x in chunk) for chunk in np.split(term, starts[1:])]
+        groups: dict[tuple, list[int]] = {}
+        tb = self.tok.token_bytes
+        basel = base.tolist() if len(base) else None
+        for k, sig in enumerate(sigs):
+            if any(t in self.value_terminals for t in sig):
+                tid = int(uniq_ids[k])
+                b0 = basel[k] if basel is not None and k < len(basel) else 0
+                key = (sig, tb[tid][b0 : int(uniq_pos[k])])
+            else:
+                key = (sig, None)
+            groups.setdefault(key, []).append(k)
+        out = []
+        for (sig, value), ks in groups.items():
+            ks = np.asarray(ks)
+            out.append(ExitGroup(sig, uniq_ids[ks].astype(np.int32), uniq_pos[ks].astype(np.int32), value))
+        return out, uniq_ids
+
+    def tail_info(self, group: ExitGroup, fresh_uid: int) -> TailInfo:
+        """Lex the tails of ``group``'s tokens from the fresh union state ``fresh_uid``."""
+        key = (id(group), fresh_uid)
+        ti = self.tails.get(key)
+        if ti is not None and ti is not None:
+            return ti
+        wt = self.tok.walk_table
+        rows = wt.row_of[group.ids]
+        alive: dict[int, np.ndarray] = {}
+        any_alive = np.zeros(len(rows), dtype=bool)
+        ids_l, pos_l, term_l, base_l = [], [], [], []
+        for t, s in self.unions[fresh_uid]:
+            a, last = walk(self.dfas[t], wt, rows, group.offs, s)
+            if a.any():
+                bits = pack_ids(group.ids[a], self.words)
+                alive[t] = alive[t] | bits if t in alive else bits
+                any_alive |= a
+            hit = (~a) & (last > group.offs)
+            if hit.any():
+                ids_l.append(group.ids[hit])
+                pos_l.append(last[hit])
+                term_l.append(np.full(int(hit.sum()), t, dtype=np.int32))
+                base_l.append(group.offs[hit])
+        exits: list[ExitGroup] = []
+        if ids_l:
+            ids = np.concatenate(ids_l)
+            pos = np.concatenate(pos_l)
+            term = np.concatenate(term_l)
+            base = np.concatenate(base_l)
+            inside = np.isin(ids, group.ids[any_alive])
+            ids, pos, term, base = ids[~inside], pos[~inside], term[~inside], base[~inside]
+            if len(ids):
+                # _group_exits sorts by id; carry each token's base offset along
+                order = np.lexsort((np.asarray(self.rank, dtype=np.int32)[term], -pos, ids))
+                ids, pos, term, base = ids[order], pos[order], term[order], base[order]
+                first = np.ones(len(ids), dtype=bool)
+                first[1:] = ids[1:] != ids[:-1]
+                # base offset is per token: keep one per unique id, aligned with _group_exits' output
+                uniq_base = base[first]
+                exits, _ = self._group_exits(ids, pos, term, uniq_base)
+        ti = TailInfo(alive, exits)
+        self.tails[key] = ti
+        # keep the group alive as long as the cache entry refers to it by id
+        ti._group = group  # type: ignore[attr-defined]
+        return ti
+
+    def nbytes(self) -> int:
+        n = 0
+        for info in self.infos.values():
+            n += sum(a.nbytes for a in info.alive.values()) + info.any_alive.nbytes + info.rest.nbytes
+            n += sum(g.ids.nbytes * 2 for g in info.exits)
+        for ti in self.tails.values():
+            n += sum(a.nbytes for a in ti.alive.values()) + sum(g.ids.nbytes * 2 for g in ti.exits)
+        return n

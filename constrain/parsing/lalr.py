@@ -1,0 +1,136 @@
+"""An incremental LALR(1) parser over lark's parse table.
+
+The stack is a persistent linked list of interned nodes, so a parser state is
+one object, hashing is by identity, ``copy`` is free and rollback is keeping
+the old node. Feeding a terminal simulates the reductions on the real stack,
+so LALR's delayed errors (a "reduce" on a terminal that fails after the
+reductions) are caught exactly. Results are memoised per (node, terminal).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+END = "$END"
+
+
+class Node:
+    """One stack cell: an LR state on top of its parent. Interned: equal stacks are the same object."""
+
+    __slots__ = ("state", "parent", "depth", "__weakref__")
+
+    def __init__(self, state: int, parent: "Node | None"):
+        self.state = state
+        self.parent = parent
+        self.depth = 0 if parent is None else parent.depth + 1
+
+    def __repr__(self) -> str:
+        out, n = [], self
+        while n is not None:
+            out.append(n.state)
+            n = n.parent
+        return f"Node({out[::-1]})"
+
+
+class LALRParser:
+    """Parser protocol implementation (see :mod:`constrain.parsing.base`)."""
+
+    def __init__(self, parse_table, terminal_index: dict[str, int], start: str = "start",
+                 max_depth: int = 100_000):
+        self.term_index = terminal_index
+        self.names = {i: n for n, i in terminal_index.items()}
+        n_states = max(parse_table.states) + 1
+        # action[state] : terminal index -> (is_shift, target state | (rule size, origin name))
+        self.action: list[dict[int, tuple]] = [dict() for _ in range(n_states)]
+        self.goto: list[dict[str, int]] = [dict() for _ in range(n_states)]
+        self.end_action: list[tuple | None] = [None] * n_states
+        for s, acts in parse_table.states.items():
+            for sym, (act, arg) in acts.items():
+                shift = act.name == "Shift"
+                entry = (True, arg) if shift else (False, (len(arg.expansion), arg.origin.name))
+                if sym == END:
+                    self.end_action[s] = entry
+                elif sym in terminal_index:
+                    self.action[s][terminal_index[sym]] = entry
+                else:
+                    self.goto[s][sym] = arg
+        self.start_state = parse_table.start_states[start]
+        self.end_state = parse_table.end_states[start]
+        self.value_terminals: frozenset[int] = frozenset()
+        self.max_depth = max_depth
+        self._cands = [frozenset(a) for a in self.action]
+        self._reset_caches()
+
+    def _reset_caches(self) -> None:
+        # nodes are interned and never freed while the parser lives, so id() keys are stable
+        self._nodes: dict[tuple[int, int], Node] = {}
+        self._root = Node(self.start_state, None)
+        self._feed_cache: dict[tuple[int, int], Node | None] = {}
+        self._end_cache: dict[int, bool] = {}
+
+    def __getstate__(self):
+        d = {k: v for k, v in self.__dict__.items() if k not in ("_nodes", "_root", "_feed_cache", "_end_cache")}
+        return d
+
+    def __setstate__(self, d):
+        self.__dict__.update(d)
+        self._reset_caches()
+
+    def _push(self, state: int, parent: Node) -> Node:
+        key = (state, id(parent))
+        n = self._nodes.get(key)
+        if n is None:
+            n = Node(state, parent)
+            self._nodes[key] = n
+        return n
+
+    # ---------------------------------------------------------------- protocol
+    def start(self) -> Node:
+        return self._root
+
+    def candidates(self, node: Node) -> frozenset[int]:
+        return self._cands[node.state]
+
+    def feed(self, node: Node, terms: Sequence[int], lexeme: bytes | None = None) -> Node | None:
+        term = terms[0]
+        key = (id(node), term)
+        try:
+            return self._feed_cache[key]
+        except KeyError:
+            pass
+        out = self._feed(node, term)
+        self._feed_cache[key] = out
+        return out
+
+    def _feed(self, node: Node, term: int) -> Node | None:
+        while True:
+            entry = self.action[node.state].get(term)
+            if entry is None:
+                return None
+            shift, arg = entry
+            if shift:
+                if node.depth >= self.max_depth:
+                    return None
+                return self._push(arg, node)
+            node = self._reduce(node, arg)
+
+    def _reduce(self, node: Node, rule: tuple[int, str]) -> Node:
+        size, origin = rule
+        for _ in range(size):
+            node = node.parent
+        return self._push(self.goto[node.state][origin], node)
+
+    def accepts_end(self, node: Node) -> bool:
+        key = id(node)
+        got = self._end_cache.get(key)
+        if got is None:
+            got = self._end_cache[key] = self._accepts_end(node)
+        return got
+
+    def _accepts_end(self, node: Node) -> bool:
+        while True:
+            entry = self.end_action[node.state]
+            if entry is None or entry[0]:
+                return False
+            node = self._reduce(node, entry[1])
+            if node.state == self.end_state:
+                return True
