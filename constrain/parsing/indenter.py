@@ -1,0 +1,285 @@
+"""Newline-sensitive parser wrappers: Python indentation and Go semicolons.
+
+Both wrap an inner :class:`~constrain.parsing.base.Parser` (the LALR parser)
+and implement the same protocol, so the lexer engine sees one parser. Each has
+a lark post-lexer twin (:class:`PythonPostLex`, :class:`GoPostLex`) with the
+same semantics, for building the reference ``lark.Lark(..., postlex=...)``.
+
+Python (:class:`Indenter`)
+    ``_NEWLINE`` lexemes carry the next line's indentation. Inside brackets they
+    are dropped; otherwise the wrapper feeds ``_NEWLINE`` and then ``_INDENT`` or
+    one ``_DEDENT`` per closed level. A ``_NEWLINE`` lexeme whose last line is a
+    comment (possible only at end of input) changes no indentation. At end of
+    input a missing final ``_NEWLINE`` is supplied, then every open level is
+    closed, as CPython's tokenizer does.
+
+Go (:class:`SemicolonInserter`)
+    Go's automatic semicolons, from the spec: a newline (or a block comment
+    containing one) becomes ``;`` when the previous token is an identifier, a
+    literal, ``break continue fallthrough return``, ``++ -- ) ] }``; otherwise
+    it is dropped. The same happens at end of input.
+"""
+from __future__ import annotations
+
+from typing import Hashable, Iterable, Iterator, Sequence
+
+from lark.indenter import DedentError
+from lark.indenter import Indenter as _LarkIndenter
+from lark.lark import PostLex
+from lark.lexer import Token
+
+__all__ = [
+    "Indenter", "SemicolonInserter", "PythonPostLex", "GoPostLex",
+    "indentation_of", "GO_SEMICOLON_TRIGGERS",
+]
+
+
+def indentation_of(lexeme: bytes | str, tab_len: int = 8) -> int | None:
+    """Indentation carried by a newline lexeme: the text after its last newline,
+    spaces count 1 and tabs ``tab_len`` (as lark's Indenter counts them).
+    None when that last line is a comment (no indentation change)."""
+    if isinstance(lexeme, bytes):
+        lexeme = lexeme.decode("utf-8", "replace")
+    last = lexeme.rsplit("\n", 1)[-1]
+    if "#" in last:
+        return None
+    return last.count(" ") + last.count("\t") * tab_len
+
+
+class Indenter:
+    """Python indentation around an inner parser (see the module docstring).
+
+    State: an interned tuple ``(inner_state, indent_levels, paren_level, at_line_start)``.
+    """
+
+    def __init__(self, inner, terminal_names: list[str], nl: str = "_NEWLINE",
+                 indent: str = "_INDENT", dedent: str = "_DEDENT",
+                 open_parens: Iterable[str] = ("LPAR", "LSQB", "LBRACE"),
+                 close_parens: Iterable[str] = ("RPAR", "RSQB", "RBRACE"),
+                 tab_len: int = 8) -> None:
+        index = {name: i for i, name in enumerate(terminal_names)}
+        missing = [n for n in (nl, indent, dedent) if n not in index]
+        if missing:
+            raise ValueError(f"Indenter: grammar lacks terminal(s) {missing}")
+        self.inner = inner
+        self.nl, self.indent, self.dedent = index[nl], index[indent], index[dedent]
+        self.open_parens = frozenset(index[n] for n in open_parens if n in index)
+        self.close_parens = frozenset(index[n] for n in close_parens if n in index)
+        self.tab_len = tab_len
+        self.value_terminals = frozenset({self.nl})
+        self._interned: dict[tuple, tuple] = {}
+        self._cand_cache: dict[Hashable, frozenset[int]] = {}
+        self._start = self._intern((inner.start(), (0,), 0, True))
+
+    def _intern(self, st: tuple) -> tuple:
+        return self._interned.setdefault(st, st)
+
+    def start(self) -> Hashable:
+        return self._start
+
+    def candidates(self, state: Hashable) -> frozenset[int]:
+        inner_state = state[0]
+        c = self._cand_cache.get(inner_state)
+        if c is None:
+            c = (self.inner.candidates(inner_state) - {self.indent, self.dedent}) | {self.nl}
+            self._cand_cache[inner_state] = c
+        return c
+
+    def _newline(self, inner_state, levels: tuple, indent: int | None):
+        """Feed _NEWLINE then _INDENT / _DEDENTs; returns (inner_state, levels) or None."""
+        s = self.inner.feed(inner_state, [self.nl], b"\n")
+        if s is None:
+            return None
+        if indent is None or indent == levels[-1]:
+            return s, levels
+        if indent > levels[-1]:
+            s = self.inner.feed(s, [self.indent], b"")
+            return (None if s is None else (s, levels + (indent,)))
+        while indent < levels[-1]:
+            levels = levels[:-1]
+            s = self.inner.feed(s, [self.dedent], b"")
+            if s is None:
+                return None
+        if indent != levels[-1]:
+            return None
+        return s, levels
+
+    def feed(self, state: Hashable, terms: Sequence[int], lexeme: bytes) -> Hashable | None:
+        inner_state, levels, paren, _ = state
+        term = terms[0]
+        if term == self.nl:
+            if paren > 0:
+                return state
+            r = self._newline(inner_state, levels, indentation_of(lexeme, self.tab_len))
+            return None if r is None else self._intern((r[0], r[1], 0, True))
+        if term in self.open_parens:
+            paren += 1
+        elif term in self.close_parens:
+            if paren == 0:
+                return None
+            paren -= 1
+        s = self.inner.feed(inner_state, terms, lexeme)
+        if s is None:
+            return None
+        return self._intern((s, levels, paren, False))
+
+    def accepts_end(self, state: Hashable) -> bool:
+        inner_state, levels, paren, at_line_start = state
+        if paren > 0:
+            return False
+        if not at_line_start:
+            r = self._newline(inner_state, levels, 0)
+            if r is None:
+                return False
+            inner_state, levels = r
+        for _ in range(len(levels) - 1):
+            inner_state = self.inner.feed(inner_state, [self.dedent], b"")
+            if inner_state is None:
+                return False
+        return self.inner.accepts_end(inner_state)
+
+
+#: terminal names of go.lark after which a newline becomes a semicolon
+GO_SEMICOLON_TRIGGERS = (
+    "NAME", "INT", "FLOAT", "IMAGINARY", "RUNE", "STRING", "RAW_STRING",
+    "BREAK", "CONTINUE", "FALLTHROUGH", "RETURN", "INC", "DEC", "RPAR", "RSQB", "RBRACE",
+)
+
+
+class SemicolonInserter:
+    """Go's automatic semicolons around an inner parser (see the module docstring).
+
+    State: an interned tuple ``(inner_state, last_token_triggers)``.
+    """
+
+    def __init__(self, inner, terminal_names: list[str], nl: str = "_NL",
+                 semicolon: str = "SEMICOLON",
+                 triggers: Iterable[str] = GO_SEMICOLON_TRIGGERS) -> None:
+        index = {name: i for i, name in enumerate(terminal_names)}
+        missing = [n for n in (nl, semicolon) if n not in index]
+        if missing:
+            raise ValueError(f"SemicolonInserter: grammar lacks terminal(s) {missing}")
+        self.inner = inner
+        self.nl, self.semicolon = index[nl], index[semicolon]
+        self.triggers = frozenset(index[n] for n in triggers if n in index)
+        self.value_terminals = frozenset()
+        self._interned: dict[tuple, tuple] = {}
+        self._cand_cache: dict[Hashable, frozenset[int]] = {}
+        self._start = self._intern((inner.start(), False))
+
+    def _intern(self, st: tuple) -> tuple:
+        return self._interned.setdefault(st, st)
+
+    def start(self) -> Hashable:
+        return self._start
+
+    def candidates(self, state: Hashable) -> frozenset[int]:
+        inner_state = state[0]
+        c = self._cand_cache.get(inner_state)
+        if c is None:
+            c = self.inner.candidates(inner_state) | {self.nl}
+            self._cand_cache[inner_state] = c
+        return c
+
+    def feed(self, state: Hashable, terms: Sequence[int], lexeme: bytes) -> Hashable | None:
+        inner_state, trig = state
+        term = terms[0]
+        if term == self.nl:
+            if not trig:
+                return state
+            s = self.inner.feed(inner_state, [self.semicolon], b";")
+            return None if s is None else self._intern((s, False))
+        s = self.inner.feed(inner_state, terms, lexeme)
+        if s is None:
+            return None
+        return self._intern((s, term in self.triggers))
+
+    def accepts_end(self, state: Hashable) -> bool:
+        inner_state, trig = state
+        if trig:
+            inner_state = self.inner.feed(inner_state, [self.semicolon], b";")
+            if inner_state is None:
+                return False
+        return self.inner.accepts_end(inner_state)
+
+
+# ------------------------------------------------------------------ lark twins
+
+class PythonPostLex(_LarkIndenter):
+    """lark post-lexer with exactly :class:`Indenter`'s semantics, for python.lark."""
+
+    NL_type = "_NEWLINE"
+    OPEN_PAREN_types = ["LPAR", "LSQB", "LBRACE"]
+    CLOSE_PAREN_types = ["RPAR", "RSQB", "RBRACE"]
+    INDENT_type = "_INDENT"
+    DEDENT_type = "_DEDENT"
+    tab_len = 8
+
+    def handle_NL(self, token: Token) -> Iterator[Token]:
+        if self.paren_level > 0:
+            return
+        yield token
+        indent = indentation_of(str(token), self.tab_len)
+        if indent is None or indent == self.indent_level[-1]:
+            return
+        if indent > self.indent_level[-1]:
+            self.indent_level.append(indent)
+            yield Token.new_borrow_pos(self.INDENT_type, "", token)
+            return
+        while indent < self.indent_level[-1]:
+            self.indent_level.pop()
+            yield Token.new_borrow_pos(self.DEDENT_type, "", token)
+        if indent != self.indent_level[-1]:
+            raise DedentError(f"unindent to column {indent} does not match any outer level")
+
+    def _process(self, stream):
+        at_line_start = True
+        token = None
+        for token in stream:
+            if token.type == self.NL_type:
+                if self.paren_level == 0:
+                    at_line_start = True
+                yield from self.handle_NL(token)
+            else:
+                at_line_start = False
+                yield token
+            if token.type in self.OPEN_PAREN_types:
+                self.paren_level += 1
+            elif token.type in self.CLOSE_PAREN_types:
+                self.paren_level -= 1
+                if self.paren_level < 0:
+                    raise DedentError("unbalanced closing bracket")
+        if self.paren_level > 0:
+            return  # the parser reports the unclosed bracket
+        if not at_line_start:
+            nl = (Token.new_borrow_pos(self.NL_type, "\n", token) if token is not None
+                  else Token(self.NL_type, "\n"))
+            yield nl
+        while len(self.indent_level) > 1:
+            self.indent_level.pop()
+            yield (Token.new_borrow_pos(self.DEDENT_type, "", token) if token is not None
+                   else Token(self.DEDENT_type, ""))
+
+
+class GoPostLex(PostLex):
+    """lark post-lexer with exactly :class:`SemicolonInserter`'s semantics, for go.lark."""
+
+    NL_type = "_NL"
+    SEMICOLON_type = "SEMICOLON"
+    triggers = frozenset(GO_SEMICOLON_TRIGGERS)
+    always_accept = ("_NL",)
+
+    def process(self, stream):
+        trig = False
+        token = None
+        for token in stream:
+            if token.type == self.NL_type:
+                if trig:
+                    yield Token.new_borrow_pos(self.SEMICOLON_type, ";", token)
+                    trig = False
+                continue
+            yield token
+            trig = token.type in self.triggers
+        if trig:
+            yield (Token.new_borrow_pos(self.SEMICOLON_type, ";", token) if token is not None
+                   else Token(self.SEMICOLON_type, ";"))
