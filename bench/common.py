@@ -324,6 +324,11 @@ def _worker_main(conn, mem_gb: float | None, bench_dir: str) -> None:
     """Long-lived worker: receives (engine, engine_opts, payload) tasks, answers result dicts."""
     if bench_dir not in sys.path:
         sys.path.insert(0, bench_dir)
+    if not os.environ.get("BENCH_WORKER_STDERR"):
+        # native engines log warnings straight to fd 2 (xgrammar: thousands); keep the table readable
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
     if mem_gb:
         try:
             import resource

@@ -220,7 +220,9 @@ class LlguidanceEngine(Engine):
 
     def compile_json_schema(self, schema: Any) -> Any:
         try:
-            g = self.llg.LLMatcher.grammar_from_json_schema(schema, defaults=self.defaults)
+            # options can only be attached to an object schema (a boolean schema takes none)
+            g = self.llg.LLMatcher.grammar_from_json_schema(
+                schema, defaults=self.defaults if isinstance(schema, dict) else None)
         except (ValueError, TypeError) as e:
             raise CompileFailure(f"{type(e).__name__}: {e}") from e
         # llguidance compiles the grammar when a matcher is created: the handle is a pristine
