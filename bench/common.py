@@ -356,6 +356,13 @@ def _worker_main(conn, mem_gb: float | None, bench_dir: str) -> None:
             if kind == "case":
                 out = evaluate_case(eng, payload["schema"], payload["tests"],
                                     keep_token_times=payload.get("keep_token_times", True))
+            elif kind == "call":
+                # payload: {"module": a bench/ module, "func": name, "kwargs": {...}}; the function
+                # gets the (cached) engine as its first argument
+                import importlib
+
+                fn = getattr(importlib.import_module(payload["module"]), payload["func"])
+                out = fn(eng, **payload.get("kwargs", {}))
             else:
                 raise ValueError(f"unknown task kind {kind!r}")
         except MemoryError:
@@ -529,3 +536,53 @@ def summarize(engine: str, results: list[dict], mask_us: np.ndarray, adv_us: np.
         "ttfm_ms": stats(ttfm_ms),
         "compile_ms": stats(compile_ms),
     }
+
+
+# --------------------------------------------------------------------------- token walks & probes
+def walk_tokens(matcher, ids: list[int], mask: np.ndarray, stops: tuple[int, ...],
+                mask_us: array, adv_us: array, tbm_us: array) -> tuple[str, int | None]:
+    """Feed ``ids`` one by one (fill mask, check bit, advance), recording times in µs.
+
+    Returns ``("ok", None)`` if every token was allowed and a stop token is allowed at the end,
+    ``("blocked", i)``, ``("unsound", i)`` (allowed but advance rejected) or
+    ``("not_accepting", len(ids))``.
+    """
+    pc = time.perf_counter
+    for pos, tok in enumerate(ids):
+        a = pc()
+        matcher.fill_mask(mask)
+        allowed = (int(mask[tok >> 5]) >> (tok & 31)) & 1
+        b = pc()
+        mask_us.append((b - a) * 1e6)
+        if not allowed:
+            return "blocked", pos
+        ok = matcher.advance(tok)
+        c = pc()
+        adv_us.append((c - b) * 1e6)
+        tbm_us.append((c - a) * 1e6)
+        if not ok:
+            return "unsound", pos
+    matcher.fill_mask(mask)
+    if not any(bit(mask, s) for s in stops):
+        return "not_accepting", len(ids)
+    return "ok", None
+
+
+def probe(cmd: list[str], env: dict[str, str] | None = None, timeout: float = 600) -> dict:
+    """Run a probe subprocess that prints one JSON object as its last stdout line."""
+    import subprocess
+
+    e = dict(os.environ)
+    e.update(env or {})
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timeout after {timeout:g} s"}
+    wall = time.monotonic() - t0
+    lines = [ln for ln in p.stdout.splitlines() if ln.strip().startswith("{")]
+    if p.returncode != 0 or not lines:
+        return {"error": f"exit {p.returncode}: {_short(p.stderr[-600:])}", "process_s": wall}
+    out = json.loads(lines[-1])
+    out["process_s"] = wall
+    return out
