@@ -167,6 +167,11 @@ def _describe_relaxed(item) -> str:
         msg = item.get("message") or item.get("reason")
     elif isinstance(item, str):
         return item
+    elif isinstance(item, (tuple, list)) and len(item) >= 2:
+        a, b = str(item[0]), str(item[1])
+        ptr_first = a.startswith("#") or a.startswith("/") or a == ""
+        ptr, kw = (a, b) if ptr_first else (b, a)
+        msg = str(item[2]) if len(item) > 2 else None
     else:
         kw, ptr = getattr(item, "keyword", None), getattr(item, "pointer", None)
         msg = getattr(item, "message", None) or getattr(item, "reason", None) or str(item)
