@@ -169,6 +169,9 @@ def plot_cdfs(series: dict[str, dict[str, np.ndarray]], path: Path, title: str =
             ax.step(xs, ys, where="post", label=f"{engine} (p50 {np.median(a):.3g})")
         ax.set_xscale("log")
         ax.set_xlabel(metric)
+        if not ax.get_lines():
+            ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+            continue
         ax.set_ylabel("fraction ≤ x")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
@@ -351,7 +354,7 @@ def _worker_main(conn, mem_gb: float | None, bench_dir: str) -> None:
         key = (engine_name, json.dumps(engine_opts, sort_keys=True))
         try:
             eng = engines.get(key)
-            if eng is None:
+            if eng is None and engine_name is not None:
                 eng = engines[key] = peers.get_engine(engine_name, **engine_opts)
             if kind == "case":
                 out = evaluate_case(eng, payload["schema"], payload["tests"],
@@ -371,6 +374,17 @@ def _worker_main(conn, mem_gb: float | None, bench_dir: str) -> None:
             out = {"status": "crash", "reason": f"worker: {type(e).__name__}: {_short(str(e))}",
                    "traceback": traceback.format_exc(limit=8)[-3000:]}
         conn.send(out)
+
+
+def _sleep_task(eng, seconds: float) -> dict:
+    """Pool self-test helper: answers after ``seconds``."""
+    time.sleep(seconds)
+    return {"status": "ok", "slept": seconds}
+
+
+def _exit_task(eng, code: int) -> dict:
+    """Pool self-test helper: the worker dies without answering."""
+    os._exit(code)
 
 
 @dataclass
@@ -465,6 +479,7 @@ class WorkerPool:
                                 raise EOFError
                             out = w["conn"].recv()
                         except (EOFError, OSError):
+                            w["proc"].join(2)
                             code = w["proc"].exitcode
                             self._kill(w)
                             self.workers[i] = None
