@@ -15,9 +15,10 @@ Python (:class:`Indenter`)
 
 Go (:class:`SemicolonInserter`)
     Go's automatic semicolons, from the spec: a newline (or a block comment
-    containing one) becomes ``;`` when the previous token is an identifier, a
-    literal, ``break continue fallthrough return``, ``++ -- ) ] }``; otherwise
-    it is dropped. The same happens at end of input.
+    containing one) lexes as ``_NL``, which the grammar takes wherever ``;`` is
+    allowed. The wrapper passes ``_NL`` on when the previous token is an
+    identifier, a literal, ``break continue fallthrough return``, ``++ -- ) ] }``
+    and drops it otherwise. At end of input the same rule inserts one ``_NL``.
 """
 from __future__ import annotations
 
@@ -141,7 +142,7 @@ class Indenter:
 
 #: terminal names of go.lark after which a newline becomes a semicolon
 GO_SEMICOLON_TRIGGERS = (
-    "NAME", "INT", "FLOAT", "IMAGINARY", "RUNE", "STRING", "RAW_STRING",
+    "IDENT", "NUMBER", "RUNE", "STRING",
     "BREAK", "CONTINUE", "FALLTHROUGH", "RETURN", "INC", "DEC", "RPAR", "RSQB", "RBRACE",
 )
 
@@ -153,14 +154,12 @@ class SemicolonInserter:
     """
 
     def __init__(self, inner, terminal_names: list[str], nl: str = "_NL",
-                 semicolon: str = "SEMICOLON",
                  triggers: Iterable[str] = GO_SEMICOLON_TRIGGERS) -> None:
         index = {name: i for i, name in enumerate(terminal_names)}
-        missing = [n for n in (nl, semicolon) if n not in index]
-        if missing:
-            raise ValueError(f"SemicolonInserter: grammar lacks terminal(s) {missing}")
+        if nl not in index:
+            raise ValueError(f"SemicolonInserter: grammar lacks terminal {nl!r}")
         self.inner = inner
-        self.nl, self.semicolon = index[nl], index[semicolon]
+        self.nl = index[nl]
         self.triggers = frozenset(index[n] for n in triggers if n in index)
         self.value_terminals = frozenset()
         self._interned: dict[tuple, tuple] = {}
@@ -187,7 +186,7 @@ class SemicolonInserter:
         if term == self.nl:
             if not trig:
                 return state
-            s = self.inner.feed(inner_state, [self.semicolon], b";")
+            s = self.inner.feed(inner_state, [self.nl], lexeme)
             return None if s is None else self._intern((s, False))
         s = self.inner.feed(inner_state, terms, lexeme)
         if s is None:
@@ -197,7 +196,7 @@ class SemicolonInserter:
     def accepts_end(self, state: Hashable) -> bool:
         inner_state, trig = state
         if trig:
-            inner_state = self.inner.feed(inner_state, [self.semicolon], b";")
+            inner_state = self.inner.feed(inner_state, [self.nl], b"\n")
             if inner_state is None:
                 return False
         return self.inner.accepts_end(inner_state)
@@ -265,7 +264,6 @@ class GoPostLex(PostLex):
     """lark post-lexer with exactly :class:`SemicolonInserter`'s semantics, for go.lark."""
 
     NL_type = "_NL"
-    SEMICOLON_type = "SEMICOLON"
     triggers = frozenset(GO_SEMICOLON_TRIGGERS)
     always_accept = ("_NL",)
 
@@ -275,11 +273,10 @@ class GoPostLex(PostLex):
         for token in stream:
             if token.type == self.NL_type:
                 if trig:
-                    yield Token.new_borrow_pos(self.SEMICOLON_type, ";", token)
+                    yield token
                     trig = False
                 continue
             yield token
             trig = token.type in self.triggers
         if trig:
-            yield (Token.new_borrow_pos(self.SEMICOLON_type, ";", token) if token is not None
-                   else Token(self.SEMICOLON_type, ";"))
+            yield Token.new_borrow_pos(self.NL_type, "\n", token)
