@@ -1,0 +1,135 @@
+"""JSON Schema -> exact token masks.
+
+Pipeline: parse/validate the schema text -> :mod:`.convert` (drafts 4..2020-12,
+``$ref`` via :mod:`referencing`, keywords -> IR) -> :mod:`.ir` (``allOf`` merged
+into true intersections, ``anyOf`` as unions, ``oneOf``/``not``/``if`` as
+parallel groups) -> :mod:`.compile` (terminals: one regex per distinct string /
+number language, literal keys; non-emptiness fixpoint) -> :mod:`.parser` (a
+schema-specific pushdown parser; no LALR table is built, so compiling a schema
+costs milliseconds) -> :func:`constrain.grammar.build_grammar` (masks).
+
+Design choices and their cost:
+
+* **Nondeterminism as sets of configurations.** Overlapping ``anyOf`` branches,
+  ``oneOf``, ``not`` and ``if/then/else`` run in parallel over the same value;
+  groups are decided when the value ends (exact accept/reject). Cost: states
+  are sets; a schema that expands to more than ``max_configs`` alternatives
+  raises :class:`CompileBudgetError`.
+* **Value checks at lexeme ends.** What a regex cannot say (``multipleOf``
+  other than powers of ten, several ``pattern``/``format`` on one string,
+  ``pattern`` together with ``min/maxLength``, ``uniqueItems``, ``oneOf``/``not``
+  decisions, ``maxContains``) is checked when the lexeme or value completes.
+  Accept/reject stays exact; but a prefix may be allowed that no completion
+  satisfies (e.g. a 300-char string under ``pattern`` + ``maxLength: 200``).
+  Lengths alone, ranges, integer/decimal steps, enums, formats, key sets,
+  required/min/maxProperties and min/maxItems are in the regexes/candidates,
+  so they never dead-end.
+* **Strings** are matched in their JSON encoding: raw characters, short escapes
+  and ``\\u00XX`` for controls (what ``json.dumps(..., ensure_ascii=False)``
+  writes). ``\\uXXXX`` escapes of other characters are not generated/accepted.
+  Keys are decoded before dispatch, so an escaped spelling of a known key is
+  treated as that key (never as an "additional" one).
+* **Numbers**: ranges are exact regexes (no exponent unless the bounds are
+  sign-only); ``integer`` accepts ``1.0``.
+* **Whitespace**: ``"flexible"`` (default) allows up to ``max_whitespace``
+  (20) whitespace characters around each structural character; ``"compact"``
+  none; any other string is a custom regex; ``separators=(item, key)`` fixes
+  the separators exactly (e.g. ``(", ", ": ")``).
+* **Property order**: ``"schema"`` (default: known properties in schema
+  order, optional ones may be skipped, additional ones after) or ``"any"``;
+  ``required`` is tracked in both.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from typing import Any
+
+from ...errors import CompileBudgetError, ConstrainError, EmptyLanguageError, RegexError, SchemaError, \
+    UnsupportedSchemaError
+from ...parsing.base import GrammarSpec
+from .compile import Compiler
+from .convert import Converter
+from .ir import Ctx, deref
+from .parser import SchemaParser
+
+__all__ = ["compile_json_schema", "schema_to_spec"]
+
+
+def _load(schema):
+    if isinstance(schema, (bytes, bytearray)):
+        schema = schema.decode("utf-8", errors="strict")
+    if isinstance(schema, str):
+        try:
+            schema = json.loads(schema)
+        except ValueError as e:
+            raise SchemaError(f"schema is not valid JSON: {e}", "") from e
+    if not isinstance(schema, (dict, bool)):
+        raise SchemaError(f"a schema must be a JSON object or boolean, got {type(schema).__name__}", "")
+    return schema
+
+
+def schema_to_spec(schema: Any, *, whitespace: str = "flexible", max_whitespace: int = 20,
+                   separators: tuple[str, str] | None = None, property_order: str = "schema",
+                   lenient: bool = False, registry=None, max_compile_seconds: float = 10.0,
+                   max_configs: int = 20000, max_nodes: int = 200_000) -> GrammarSpec:
+    """Lower a schema to a :class:`GrammarSpec` (terminals + pushdown parser), without a tokenizer."""
+    if property_order not in ("schema", "any"):
+        raise ValueError("property_order must be 'schema' or 'any'")
+    schema = _load(schema)
+    deadline = time.monotonic() + max_compile_seconds
+    ctx = Ctx(max_nodes=max_nodes, deadline=deadline)
+    old_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old_limit, 20000))
+    try:
+        conv = Converter(schema, registry=registry, lenient=lenient, ctx=ctx)
+        root = conv.convert()
+        deref(root)
+        comp = Compiler(ctx, whitespace=whitespace, max_ws=max_whitespace, separators=separators, deadline=deadline)
+        comp._capture = conv.any_unique
+        comp.finalize(root)
+        if not comp.nonempty(root):
+            raise EmptyLanguageError("no JSON value satisfies this schema")
+        parser = SchemaParser(root, comp, comp.value_terms, order=property_order,
+                              max_configs=max_configs, capture=conv.any_unique)
+        if conv.any_unique:
+            parser.value_terminals = frozenset(range(len(comp.terminals)))
+    except RecursionError as e:
+        raise CompileBudgetError("schema is nested too deeply") from e
+    except RegexError as e:
+        if isinstance(e, ConstrainError) and "pattern" in str(e):
+            raise UnsupportedSchemaError(str(e), "", "pattern") from e
+        raise
+    finally:
+        sys.setrecursionlimit(old_limit)
+    if time.monotonic() > deadline:
+        raise CompileBudgetError(f"schema compilation exceeded max_compile_seconds={max_compile_seconds}")
+    src = json.dumps(schema, sort_keys=True, default=str) + repr((whitespace, max_whitespace, separators,
+                                                                 property_order, lenient))
+    spec = GrammarSpec(comp.terminals, frozenset(), parser, name="json_schema",
+                       source_hash=hashlib.sha256(src.encode()).hexdigest(),
+                       extra={"relaxed": list(conv.relaxed)})
+    return spec
+
+
+def compile_json_schema(schema: Any, tok, **options):
+    """Compile a JSON Schema (dict, bool, or JSON text) for tokenizer ``tok``.
+
+    Options: ``whitespace`` ("flexible" | "compact" | regex), ``max_whitespace``,
+    ``separators`` ((item, key) exact separators), ``property_order`` ("schema" |
+    "any"), ``lenient`` (drop unsupported keywords; see ``g.relaxed``),
+    ``registry`` (a :class:`referencing.Registry` for remote ``$ref``),
+    ``max_compile_seconds``, ``max_configs``, ``max_nodes``.
+    Raises :class:`SchemaError`, :class:`UnsupportedSchemaError`,
+    :class:`CompileBudgetError`, :class:`EmptyLanguageError`.
+    """
+    from ...grammar import CompileOptions, build_grammar
+
+    t0 = time.monotonic()
+    budget = float(options.get("max_compile_seconds", 10.0))
+    spec = schema_to_spec(schema, **options)
+    left = max(0.05, budget - (time.monotonic() - t0))
+    g = build_grammar(spec, tok, CompileOptions(max_compile_seconds=left))
+    return g

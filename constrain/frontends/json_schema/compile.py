@@ -1,0 +1,734 @@
+"""Lower the IR to terminals + per-node tables for :class:`.parser.SchemaParser`."""
+from __future__ import annotations
+
+import json
+import re
+import time
+from decimal import Decimal
+
+from ...errors import CompileBudgetError, RegexError, SchemaError, UnsupportedSchemaError
+from ...fsm import ecma_regex as er
+from ...fsm.formats import FORMATS
+from ...fsm.numeric import literal_regex, number_regex
+from ...parsing.base import Terminal
+from .ir import ANY, FALSE, ArrC, Ctx, Group, Lazy, Node, Typed, Union, and_nodes, deref, jkey
+from .parser import COLON, COMMA, FALSE_T, LBRACE, LBRACK, NULL, RBRACE, RBRACK, TRUE, WS, _decode_string, _num_key
+
+LEN_REGEX_LIMIT = 512  # maxLength above this is checked when the string ends (see module docs)
+ENUM_RANGE_LIMIT = 256  # bounded ranges with multipleOf are enumerated up to this many values
+
+
+def _lit_rx(s: str) -> str:
+    return "".join("\\" + c if c in er._SPECIAL else (f"\\x{ord(c):02x}" if ord(c) < 0x20 else c) for c in s)
+
+
+class _Fsm:
+    """Decoded-string membership for an ECMA pattern, by interegular DFA (no backtracking)."""
+
+    cache: dict = {}
+
+    @classmethod
+    def get(cls, pattern: str):
+        f = cls.cache.get(pattern)
+        if f is None:
+            import interegular
+
+            rx = er.to_python(er.search_language(pattern))
+            try:
+                f = interegular.parse_pattern(rx).to_fsm()
+            except Exception as e:  # noqa: BLE001
+                raise RegexError(f"cannot compile pattern {pattern!r}: {e}") from e
+            cls.cache[pattern] = f
+        return f
+
+
+def _fsm_accepts(fsm, s: str) -> bool:
+    state = fsm.initial
+    alpha = fsm.alphabet
+    m = fsm.map
+    for ch in s:
+        try:
+            sym = alpha[ch]
+        except KeyError:
+            return False
+        nxt = m.get(state, {}).get(sym)
+        if nxt is None:
+            return False
+        state = nxt
+    return state in fsm.finals
+
+
+def pattern_matches(pattern: str, s: str) -> bool:
+    return _fsm_accepts(_Fsm.get(pattern), s)
+
+
+class TInfo:
+    __slots__ = ("cands", "scalars", "obj", "arr", "str_ok", "num_ok")
+
+    def __init__(self):
+        self.cands = frozenset()
+        self.scalars = {}
+        self.obj = None
+        self.arr = None
+
+
+class ObjInfo:
+    def __init__(self, comp, t: Typed):
+        self.comp = comp
+        o = t.o
+        self.t = t
+        self.required = o.required
+        self.min, self.max = o.min_props, o.max_props
+        self.deps = {}
+        for k, names in o.dep_required:
+            self.deps[k] = self.deps.get(k, frozenset()) | names
+        order: list = []
+        for p in o.parts:
+            for k in p.props:
+                if k not in order:
+                    order.append(k)
+        self.names_nodes = o.names
+        # known names -> merged node
+        self.known = {}
+        for k in order:
+            if not self.name_ok(k):
+                continue
+            node = ANY
+            for p in o.parts:
+                node = and_nodes(comp.ctx, node, self.part_node(p, k))
+            self.known[k] = node
+        self.order = [k for k in order if k in self.known]
+        self.idx = {k: i for i, k in enumerate(self.order)}
+        self.generic = any(not (p.additional is FALSE and not p.patterns) for p in o.parts) and \
+            all(not (p.additional is FALSE and not p.patterns) for p in o.parts)
+        self.key_terms = set()
+        self.lit = {}
+        for k in self.order:
+            tid = comp.literal(json.dumps(k, ensure_ascii=False))
+            self.lit[k] = tid
+            self.key_terms.add(tid)
+            comp.value_terms.add(tid)
+        self.generic_term = None
+        if self.generic:
+            self.generic_term = comp.regex(self.generic_regex(), value=True)
+            self.key_terms.add(self.generic_term)
+        self._gen_memo = {}
+        self._cands = {}
+
+    def part_node(self, p, k):
+        if k in p.props:
+            node = p.props[k]
+            for pat, pn in p.patterns:
+                if pattern_matches(pat, k):
+                    node = and_nodes(self.comp.ctx, node, pn)
+            return node
+        matched = [pn for pat, pn in p.patterns if pattern_matches(pat, k)]
+        if matched:
+            node = matched[0]
+            for x in matched[1:]:
+                node = and_nodes(self.comp.ctx, node, x)
+            return node
+        return ANY if p.additional is None else p.additional
+
+    def name_ok(self, k) -> bool:
+        return all(self.comp.py_valid(n, k) for n in self.names_nodes)
+
+    def generic_regex(self) -> str:
+        # the key language: propertyNames' string language if simple, else any string;
+        # with additionalProperties false in every part, the union of the part's patterns.
+        body = None
+        if len(self.names_nodes) == 1:
+            n = deref(self.names_nodes[0])
+            if isinstance(n, Typed) and "string" in n.types and n.enum is None:
+                body = self.comp.string_body(n)[0]
+        if body is None:
+            pats = None
+            if len(self.t.o.parts) == 1 and self.t.o.parts[0].additional is FALSE:
+                pats = [pat for pat, _ in self.t.o.parts[0].patterns]
+            if pats:
+                body = "|".join(f"(?:{er.to_json_body(er.search_language(p))})" for p in pats)
+            else:
+                body = f"{er.json_char_regex(er.ANY)}*"
+        return f'"(?:{body})"'
+
+    def child(self, name):
+        if name in self.known:
+            return self.known[name]
+        got = self._gen_memo.get(name)
+        if got is None:
+            nodes = [self.part_node(p, name) for p in self.t.o.parts]
+            nodes = [n for n in nodes if n is not ANY]
+            if any(n is FALSE for n in nodes):
+                got = FALSE
+            elif not nodes:
+                got = ANY
+            elif len(nodes) == 1:
+                got = nodes[0]
+            else:
+                got = Group("all", nodes)
+            if len(self._gen_memo) < 4096:
+                self._gen_memo[name] = got
+        return got
+
+    def new_last(self, last, name):
+        i = self.idx.get(name)
+        return len(self.order) if i is None else i
+
+    def new_req(self, req, seen, name):
+        r = req - {name}
+        d = self.deps.get(name)
+        if d:
+            r = r | (d - seen - {name})
+        return r
+
+    def can_close(self, f) -> bool:
+        return not f[6] and f[4] >= self.min
+
+    def key_ok(self, f, name, order) -> bool:
+        seen, count, last, req = f[3], f[4], f[5], f[6]
+        if name in seen:
+            return False
+        i = self.idx.get(name)
+        if i is None:
+            if not self.generic or not self.name_ok(name):
+                return False
+            if order == "schema" and any(r in self.idx and self.idx[r] > last for r in req):
+                return False
+        elif order == "schema":
+            if i <= last:
+                return False
+            if any(r in self.idx and last < self.idx[r] < i for r in req):
+                return False
+        if self.max is not None:
+            r2 = self.new_req(req, seen, name)
+            if count + 1 + len(r2) > self.max:
+                return False
+        if order == "schema":
+            r2 = self.new_req(req, seen, name)
+            if i is not None and any(r in self.idx and self.idx[r] < i for r in r2):
+                return False
+        return self.comp.nonempty(self.child(name))
+
+    def key_cands(self, f, order) -> frozenset:
+        key = (f[3], f[4], f[5], f[6])
+        got = self._cands.get(key)
+        if got is None:
+            acc = set()
+            seen, count, last, req = key
+            for k in self.order:
+                if self.key_ok(f, k, order):
+                    acc.add(self.lit[k])
+            if self.generic_term is not None:
+                ok = self.max is None or count + 1 + len(req) <= self.max
+                if order == "schema" and any(r in self.idx and self.idx[r] > last for r in req):
+                    ok = False
+                if ok:
+                    acc.add(self.generic_term)
+            got = self._cands[key] = frozenset(acc)
+        return got
+
+
+class ArrInfo:
+    def __init__(self, comp, t: Typed):
+        a: ArrC = t.a
+        self.comp = comp
+        self.a = a
+        self.prefix = [x if x is not None else ANY for x in a.prefix]
+        self.items = ANY if a.items is None else a.items
+        self.min, self.max = a.min_items, a.max_items
+        self.contains = a.contains
+        self.zero_counts = tuple(0 for _ in a.contains)
+        self.uniq0 = frozenset() if a.unique else None
+        self._items = {}
+
+    def base(self, i):
+        return self.prefix[i] if i < len(self.prefix) else self.items
+
+    def item(self, i):
+        key = min(i, len(self.prefix))
+        got = self._items.get(key)
+        if got is None:
+            b = self.base(i)
+            got = Group("contains", [b] + [c for c, _, _ in self.contains]) if self.contains else b
+            self._items[key] = got
+        return got
+
+    def can_more(self, i) -> bool:
+        if self.max is not None and i >= self.max:
+            return False
+        return self.comp.nonempty(self.base(i))
+
+    def can_close(self, f) -> bool:
+        if f[3] < self.min:
+            return False
+        return all(n >= mn for n, (_, mn, _) in zip(f[4], self.contains))
+
+    def item_done(self, f, tag):
+        counts = f[4]
+        if self.contains:
+            tag = tag or frozenset()
+            counts = tuple(n + (1 if (j + 1) in tag else 0) for j, n in enumerate(counts))
+            for n, (_, _, mx) in zip(counts, self.contains):
+                if mx is not None and n > mx:
+                    return None
+        uniq = f[5]
+        if uniq is not None:
+            v = _build_value(f[6])
+            if v in uniq:
+                return None
+            uniq = uniq | {v}
+        return ("A", f[1], 4, f[3] + 1, counts, uniq, ())
+
+
+def _build_value(toks):
+    it = iter(toks)
+
+    def val(t):
+        if t == "{":
+            d = []
+            for x in it:
+                if x == "}":
+                    return ("o", frozenset(d))
+                d.append((x[1], val(next(it))))
+        if t == "[":
+            items = []
+            for x in it:
+                if x == "]":
+                    return ("a", tuple(items))
+                items.append(val(x))
+        return t
+
+    return val(next(it))
+
+
+class Compiler:
+    """Builds terminals and per-node tables; the parser asks it for them."""
+
+    def __init__(self, ctx: Ctx, whitespace: str = "flexible", max_ws: int = 20, separators=None,
+                 deadline: float | None = None, max_terminals: int = 20000):
+        self.ctx = ctx
+        self.deadline = deadline
+        self.terminals: list[Terminal] = []
+        self.by_key: dict = {}
+        self.value_terms: set = set()
+        self.max_terminals = max_terminals
+        if whitespace == "compact":
+            ws = None
+        elif whitespace == "flexible":
+            ws = f"[ \\t\\n\\r]{{0,{max_ws}}}"
+        else:
+            er.check_regex(whitespace)
+            ws = f"(?:{whitespace})?"
+        self.ws = ws
+        item_sep, key_sep = separators if separators else (None, None)
+
+        def struct(ch, lead, trail, sep=None):
+            if sep is not None:
+                return Terminal(repr(sep), _lit_rx(sep), literal=sep.encode())
+            if ws is None:
+                return Terminal(repr(ch), _lit_rx(ch), literal=ch.encode())
+            return Terminal(repr(ch), (ws if lead else "") + _lit_rx(ch) + (ws if trail else ""))
+
+        fixed = [
+            struct("{", False, True), struct("}", True, False), struct("[", False, True), struct("]", True, False),
+            struct(",", True, True, item_sep), struct(":", True, True, key_sep),
+            Terminal("true", "true", literal=b"true"), Terminal("false", "false", literal=b"false"),
+            Terminal("null", "null", literal=b"null"),
+            Terminal("WS", f"[ \\t\\n\\r]{{1,{max_ws}}}" if ws is not None and whitespace == "flexible" else
+                     (whitespace if ws is not None else "[ ]")),
+        ]
+        for t in fixed:
+            self.by_key[("f", t.name)] = len(self.terminals)
+            self.terminals.append(t)
+        self.ws_trailing = ws is not None
+        self._tinfo: dict = {}
+        self._ne: dict = {}
+        self._num_rx_memo: dict = {}
+
+    # ------------------------------------------------------------ terminals
+    def literal(self, text: str) -> int:
+        key = ("l", text)
+        i = self.by_key.get(key)
+        if i is None:
+            i = self._add(Terminal(f"L{len(self.terminals)}", _lit_rx(text), literal=text.encode()), key)
+        return i
+
+    def regex(self, rx: str, value: bool = False) -> int:
+        key = ("r", rx)
+        i = self.by_key.get(key)
+        if i is None:
+            i = self._add(Terminal(f"R{len(self.terminals)}", rx), key)
+        if value:
+            self.value_terms.add(i)
+        return i
+
+    def _add(self, t: Terminal, key) -> int:
+        if len(self.terminals) >= self.max_terminals:
+            raise CompileBudgetError(f"schema needs more than {self.max_terminals} terminals")
+        self.by_key[key] = len(self.terminals)
+        self.terminals.append(t)
+        return len(self.terminals) - 1
+
+    # ------------------------------------------------------------ walk
+    def finalize(self, root):
+        """Visit every reachable node, build its tables; then compute non-emptiness."""
+        seen = set()
+        stack = [root]
+        order = []
+        while stack:
+            n = stack.pop()
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                raise CompileBudgetError("schema compilation exceeded max_compile_seconds")
+            n = deref(n)
+            if id(n) in seen:
+                continue
+            seen.add(id(n))
+            order.append(n)
+            self.ctx.tick()
+            if isinstance(n, Typed):
+                ti = self.tinfo(n)
+                if ti.obj is not None:
+                    stack.extend(ti.obj.known.values())
+                    for p in n.o.parts:
+                        stack.extend(x for _, x in p.patterns)
+                        if p.additional is not None:
+                            stack.append(p.additional)
+                if ti.arr is not None:
+                    stack.extend(ti.arr.prefix)
+                    stack.append(ti.arr.items)
+                    stack.extend(c for c, _, _ in ti.arr.contains)
+            elif isinstance(n, (Union, Group)):
+                stack.extend(n.branches)
+        self._fixpoint(order)
+
+    def tinfo(self, t: Typed) -> TInfo:
+        ti = t.info
+        if ti is not None:
+            return ti
+        ti = TInfo()
+        t.info = ti
+        cands = set()
+        types = t.types
+        enum = t.enum
+        if "null" in types and (enum is None or any(v is None for v in enum)):
+            cands.add(NULL)
+        if "boolean" in types:
+            for v, term in ((True, TRUE), (False, FALSE_T)):
+                if enum is None or any(x is v for x in enum):
+                    cands.add(term)
+        if "string" in types:
+            got = self.string_term(t)
+            if got is not None:
+                term, chk = got
+                cands.add(term)
+                ti.scalars[term] = chk
+        if "number" in types:
+            got = self.number_term(t)
+            if got is not None:
+                term, chk = got
+                cands.add(term)
+                ti.scalars[term] = chk
+        if "object" in types and enum is None:
+            ti.obj = ObjInfo(self, t)
+            cands.add(LBRACE)
+        if "array" in types and enum is None:
+            ti.arr = ArrInfo(self, t)
+            cands.add(LBRACK)
+        ti.cands = frozenset(cands)
+        return ti
+
+    # ------------------------------------------------------------ strings
+    def string_body(self, t: Typed):
+        """(regex body between the quotes, runtime check or None) for a non-enum string node."""
+        s = t.s
+        pats = list(s.patterns) + [FORMATS[f] for f in s.formats]
+        lo, hi = s.min_len, s.max_len
+        checks_pats: list = []
+        length_runtime = False
+        body = None
+        for i, p in enumerate(pats):
+            rep = er.simple_repeat(p)
+            if rep is not None and body is None:
+                chars, a, b = rep
+                a2 = max(a, lo)
+                b2 = b if hi is None else (hi if b is None else min(b, hi))
+                if b2 is not None and a2 > b2:
+                    return None, None
+                if (b2 or 0) <= LEN_REGEX_LIMIT and a2 <= LEN_REGEX_LIMIT:
+                    body = self._rep(er.json_char_regex(chars), a2, b2)
+                    continue
+            checks_pats.append(p)
+        if body is None:
+            if checks_pats:
+                p0 = checks_pats.pop(0)
+                body = er.to_json_body(er.search_language(p0))
+                length_runtime = lo > 0 or hi is not None
+            else:
+                e = er.json_char_regex(er.ANY)
+                if hi is not None and hi <= LEN_REGEX_LIMIT:
+                    body = self._rep(e, lo, hi)
+                elif lo <= LEN_REGEX_LIMIT:
+                    body = self._rep(e, lo, None)
+                    length_runtime = hi is not None
+                else:
+                    body = f"{e}*"
+                    length_runtime = True
+        for p in checks_pats:
+            _Fsm.get(p)
+        notv = s.not_values
+        if not checks_pats and not length_runtime and not notv:
+            return body, None
+
+        def check(v: str, lo=lo, hi=hi, pats=tuple(checks_pats), notv=notv, lr=length_runtime) -> bool:
+            if lr and (len(v) < lo or (hi is not None and len(v) > hi)):
+                return False
+            if v in notv:
+                return False
+            return all(pattern_matches(p, v) for p in pats)
+
+        return body, check
+
+    @staticmethod
+    def _rep(e: str, a: int, b: int | None) -> str:
+        if b is None:
+            return f"(?:{e}){{{a},}}" if a else f"(?:{e})*"
+        if (a, b) == (0, 0):
+            return ""
+        return f"(?:{e}){{{a},{b}}}" if a != b else f"(?:{e}){{{a}}}"
+
+    def string_ok(self, t: Typed, v: str) -> bool:
+        s = t.s
+        if len(v) < s.min_len or (s.max_len is not None and len(v) > s.max_len) or v in s.not_values:
+            return False
+        return all(pattern_matches(p, v) for p in s.patterns) and \
+            all(pattern_matches(FORMATS[f], v) for f in s.formats)
+
+    def string_term(self, t: Typed):
+        if t.enum is not None:
+            vals = [v for v in t.enum if isinstance(v, str) and self.string_ok(t, v)]
+            if not vals:
+                return None
+            rx = "|".join(_lit_rx(json.dumps(v, ensure_ascii=False)) for v in vals)
+            if len(vals) == 1:
+                term = self.literal(json.dumps(vals[0], ensure_ascii=False))
+            else:
+                term = self.regex(rx, value=self._capture)
+            return term, None
+        body, chk = self.string_body(t)
+        if body is None:
+            return None
+        term = self.regex(f'"{body}"', value=chk is not None or self._capture)
+        if chk is None:
+            return term, None
+
+        def run(lexeme: bytes, chk=chk):
+            v = _decode_string(lexeme)
+            if v is None or not chk(v):
+                return False, None
+            return True, ("s", v)
+
+        return term, run
+
+    _capture = False
+
+    # ------------------------------------------------------------ numbers
+    def number_ok(self, t: Typed, d: Decimal) -> bool:
+        n = t.n
+        if n.lo is not None and (d < n.lo or (n.lo_excl and d == n.lo)):
+            return False
+        if n.hi is not None and (d > n.hi or (n.hi_excl and d == n.hi)):
+            return False
+        if n.integer and d != d.to_integral_value():
+            return False
+        if any(d % m != 0 for m in n.multiples):
+            return False
+        return jkey(d) not in n.not_values
+
+    def number_term(self, t: Typed):
+        n = t.n
+        if t.enum is not None:
+            vals = [v for v in t.enum if not isinstance(v, (bool, str)) and v is not None
+                    and self.number_ok(t, Decimal(str(v)))]
+            if not vals:
+                return None
+            return self.regex("|".join(f"(?:{literal_regex(v)})" for v in vals), value=self._capture), None
+        frac = 0 if n.integer else None
+        runtime_mult = []
+        for m in n.multiples:
+            m = m.normalize()
+            exp = m.as_tuple().exponent
+            d = max(0, -exp)
+            frac = d if frac is None else min(frac, d)
+            if m != Decimal(1).scaleb(-d):
+                runtime_mult.append(m)
+        rx = None
+        if runtime_mult and n.lo is not None and n.hi is not None:
+            vals = self._enumerate(n, runtime_mult)
+            if vals is not None:
+                if not vals:
+                    return None
+                rx = "|".join(f"(?:{literal_regex(v)})" for v in vals)
+                runtime_mult = []
+        if rx is None:
+            rx = number_regex(n.lo, n.lo_excl, n.hi, n.hi_excl, frac, allow_exp=True)
+        if rx is None:
+            return None
+        need = bool(runtime_mult) or bool(n.not_values)
+        term = self.regex(rx, value=need or self._capture)
+        if not need:
+            return term, None
+
+        def run(lexeme: bytes, mult=tuple(runtime_mult), notv=n.not_values):
+            k = _num_key(lexeme)
+            if k is None:
+                return False, None
+            d = k[1]
+            if any(d % m != 0 for m in mult) or k in notv:
+                return False, None
+            return True, k
+
+        return term, run
+
+    def _enumerate(self, n, mults):
+        step = mults[0]
+        lo, hi = n.lo, n.hi
+        if (hi - lo) / step > ENUM_RANGE_LIMIT:
+            return None
+        import math
+
+        k = math.ceil(lo / step)
+        out = []
+        while k * step <= hi:
+            v = k * step
+            if all(v % m == 0 for m in mults) and not (n.lo_excl and v == lo) and not (n.hi_excl and v == hi) \
+                    and (not n.integer or v == v.to_integral_value()):
+                out.append(v)
+            k += 1
+        return out
+
+    def scalar_token(self, t: int, lexeme: bytes):
+        if t == TRUE:
+            return ("b", True)
+        if t == FALSE_T:
+            return ("b", False)
+        if t == NULL:
+            return ("z",)
+        if lexeme[:1] == b'"':
+            return ("s", _decode_string(lexeme))
+        return _num_key(lexeme)
+
+    # ------------------------------------------------------------ python-side validation (scalars)
+    def py_valid(self, node, v) -> bool:
+        node = deref(node)
+        if node is FALSE:
+            return False
+        if isinstance(node, Typed):
+            if not isinstance(v, str):
+                raise UnsupportedSchemaError("only string values are checked here", "")
+            if "string" not in node.types:
+                return False
+            if node.enum is not None and v not in [x for x in node.enum if isinstance(x, str)]:
+                return False
+            return self.string_ok(node, v)
+        if isinstance(node, Union):
+            return any(self.py_valid(b, v) for b in node.branches)
+        if isinstance(node, Group):
+            done = {i: None for i, b in enumerate(node.branches) if self.py_valid(b, v)}
+            return self.resolve(node, done) is not None
+        return True
+
+    # ------------------------------------------------------------ groups
+    def resolve(self, g: Group, done: dict):
+        k = g.kind
+        if k == "oneOf":
+            return (None,) if len(done) == 1 else None
+        if k == "not":
+            return (None,) if 0 in done and 1 not in done else None
+        if k == "if":
+            ok = (0 in done and 1 in done) or (0 not in done and 2 in done)
+            return (None,) if ok else None
+        if k == "all":
+            return (None,) if len(done) == len(g.branches) else None
+        if k == "contains":
+            return (frozenset(i for i in done if i),) if 0 in done else None
+        raise AssertionError(k)
+
+    # ------------------------------------------------------------ non-emptiness
+    def nonempty(self, n) -> bool:
+        n = deref(n)
+        if n is FALSE:
+            return False
+        got = self._ne.get(id(n))
+        if got is None:
+            # not yet analysed (runtime-created group): decide from its branches
+            if isinstance(n, Group):
+                return self._ne_node(n)
+            return True
+        return got
+
+    def _fixpoint(self, order):
+        for n in order:
+            self._ne[id(n)] = False
+        self._keep = order
+        changed = True
+        while changed:
+            changed = False
+            for n in order:
+                if self._ne[id(n)]:
+                    continue
+                if self._ne_node(n):
+                    self._ne[id(n)] = True
+                    changed = True
+
+    def _ne_node(self, n) -> bool:
+        if n is FALSE:
+            return False
+        if isinstance(n, Typed):
+            ti = self.tinfo(n)
+            if ti.cands - {LBRACE, LBRACK}:
+                return True
+            if ti.obj is not None and self._ne_obj(ti.obj):
+                return True
+            if ti.arr is not None and self._ne_arr(ti.arr):
+                return True
+            return False
+        if isinstance(n, Union):
+            return any(self.nonempty(b) for b in n.branches)
+        if isinstance(n, Group):
+            b = n.branches
+            if n.kind == "oneOf":
+                return any(self.nonempty(x) for x in b)
+            if n.kind in ("not", "contains"):
+                return self.nonempty(b[0])
+            if n.kind == "if":
+                return self.nonempty(b[1]) or self.nonempty(b[2])
+            return all(self.nonempty(x) for x in b)
+        return True
+
+    def _ne_obj(self, oi: ObjInfo) -> bool:
+        req = oi.required
+        for r in req:
+            if r not in oi.known and not oi.generic:
+                return False
+            if not self.nonempty(oi.child(r)):
+                return False
+        if oi.max is not None and len(req) > oi.max:
+            return False
+        if oi.min > len(req):
+            avail = sum(1 for k in oi.order if k not in req and self.nonempty(oi.known[k]))
+            if not oi.generic and len(req) + avail < oi.min:
+                return False
+        return True
+
+    def _ne_arr(self, ai: ArrInfo) -> bool:
+        if ai.max is not None and ai.min > ai.max:
+            return False
+        for i in range(ai.min):
+            if not self.nonempty(ai.base(i)):
+                return False
+        for c, mn, mx in ai.contains:
+            if mn > 0 and (not self.nonempty(c) or (ai.max is not None and mn > ai.max)):
+                return False
+            if mx is not None and mn > mx:
+                return False
+        return True

@@ -1,0 +1,333 @@
+"""The schema-specific pushdown parser (implements :class:`constrain.parsing.base.Parser`).
+
+A parser state is an interned set of *configurations*; a configuration is an
+interned stack of frames (a persistent linked list):
+
+* ``('V', typed)``: a value of a typed node is expected;
+* ``('O', typed, phase, seen, count, last, req, key)``: inside an object
+  (phase 0 after ``{``, 1 after ``,``, 2 after a key, 3 value pending,
+  4 after a value);
+* ``('A', typed, phase, index, counts, uniq, capture)``: inside an array;
+* ``('G', group)`` / ``('B', i)``: a combinator group and the branch a
+  configuration belongs to; branches are decided together when the value ends;
+* ``('ROOT',)`` / ``('END', k)``: the document.
+
+Nondeterminism (overlapping ``anyOf``, ``oneOf``, ``not``, ``if``) is the set of
+configurations: every configuration sees the same lexemes, and since JSON
+fixes where a value ends, all branches of a group finish on the same lexeme.
+"""
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+
+from ...errors import CompileBudgetError
+from .ir import ANY, FALSE, Group, Lazy, Typed, Union, deref
+
+# fixed terminal indices
+LBRACE, RBRACE, LBRACK, RBRACK, COMMA, COLON, TRUE, FALSE_T, NULL, WS = range(10)
+STRUCT_TOK = {LBRACE: "{", RBRACE: "}", LBRACK: "[", RBRACK: "]"}
+
+
+class Cfg:
+    __slots__ = ("frame", "parent", "depth", "cands", "__weakref__")
+
+    def __init__(self, frame, parent):
+        self.frame, self.parent = frame, parent
+        self.depth = 0 if parent is None else parent.depth + 1
+        self.cands = None
+
+    def __repr__(self):
+        out, c = [], self
+        while c is not None:
+            f = c.frame
+            out.append(f[0] + (str(f[2]) if f[0] in "OA" else ""))
+            c = c.parent
+        return "Cfg(" + ">".join(reversed(out)) + ")"
+
+
+class PState:
+    __slots__ = ("cfgs", "start", "cands", "accept", "__weakref__")
+
+    def __init__(self, cfgs, start):
+        self.cfgs, self.start = cfgs, start
+        self.cands = None
+        self.accept = any(c.frame[0] == "END" for c in cfgs)
+
+    def __repr__(self):
+        return f"PState({len(self.cfgs)} cfgs{', start' if self.start else ''})"
+
+
+def _decode_string(lexeme: bytes) -> str | None:
+    try:
+        v = json.loads(lexeme)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return v if isinstance(v, str) else None
+
+
+def _num_key(lexeme: bytes):
+    try:
+        d = Decimal(lexeme.decode())
+    except (InvalidOperation, UnicodeDecodeError):
+        return None
+    return ("n", d.normalize() if d else Decimal(0))
+
+
+class SchemaParser:
+    """Parser over the terminals built by :mod:`.compile`."""
+
+    def __init__(self, root, info, value_terminals, order: str = "schema", max_configs: int = 20000,
+                 capture: bool = False):
+        self.root = root
+        self.info = info  # the Compiler (node infos, key dispatch)
+        self.value_terminals = frozenset(value_terminals)
+        self.order = order
+        self.max_configs = max_configs
+        self.capture = capture
+        self._cfgs: dict = {}
+        self._states: dict = {}
+        self._expand_memo: dict = {}
+        bottom = self.mk(("ROOT",), None)
+        self._start = self.state(frozenset(self.expand(root, bottom)), True)
+
+    # ------------------------------------------------------------ interning
+    def mk(self, frame, parent) -> Cfg:
+        key = (frame, parent)
+        c = self._cfgs.get(key)
+        if c is None:
+            c = self._cfgs[key] = Cfg(frame, parent)
+        return c
+
+    def state(self, cfgs: frozenset, start: bool = False) -> PState:
+        key = (cfgs, start)
+        s = self._states.get(key)
+        if s is None:
+            if len(cfgs) > self.max_configs:
+                raise CompileBudgetError(f"JSON schema parser state has more than {self.max_configs} alternatives")
+            s = self._states[key] = PState(cfgs, start)
+        return s
+
+    def expand(self, node, parent) -> list:
+        key = (id(node), parent)
+        got = self._expand_memo.get(key)
+        if got is not None:
+            return got[0]
+        out: list = []
+        self._expand(node, parent, out, 0)
+        self._expand_memo[key] = (out, node)
+        return out
+
+    def _expand(self, node, parent, out, depth):
+        if depth > 200:
+            raise CompileBudgetError("combinators nested more than 200 deep")
+        node = deref(node)
+        if node is FALSE or not self.info.nonempty(node):
+            return
+        if isinstance(node, Typed):
+            out.append(self.mk(("V", node), parent))
+        elif isinstance(node, Union):
+            for b in node.branches:
+                self._expand(b, parent, out, depth + 1)
+        elif isinstance(node, Group):
+            g = self.mk(("G", node), parent)
+            for i, b in enumerate(node.branches):
+                self._expand(b, self.mk(("B", i), g), out, depth + 1)
+        if len(out) > self.max_configs:
+            raise CompileBudgetError(f"JSON schema expands to more than {self.max_configs} alternatives")
+
+    # ------------------------------------------------------------ protocol
+    def start(self):
+        return self._start
+
+    def accepts_end(self, state) -> bool:
+        return state.accept
+
+    def candidates(self, state) -> frozenset:
+        c = state.cands
+        if c is None:
+            acc = set()
+            for cfg in state.cfgs:
+                acc |= self.cfg_cands(cfg)
+            if state.start:
+                acc.add(WS)
+            c = state.cands = frozenset(acc)
+        return c
+
+    def feed(self, state, terms, lexeme):
+        if state.start and terms[0] == WS:
+            return self.state(state.cfgs, False)
+        if lexeme is None:
+            # "could this terminal be taken here, value unknown": the candidates are exact
+            # up to value checks, which are decided when the lexeme is complete.
+            cands = self.candidates(state)
+            return state if any(t in cands for t in terms) else None
+        out: set = set()
+        pending: list = []
+        for cfg in state.cfgs:
+            self.step(cfg, terms, lexeme, out, pending)
+        comps: dict = {}
+        self.drain(pending, out, comps)
+        while comps:
+            g = max(comps, key=lambda c: c.depth)
+            done = comps.pop(g)
+            res = self.info.resolve(g.frame[1], done)
+            if res is not None:
+                pending.append((g.parent, res[0]))
+                self.drain(pending, out, comps)
+        if not out:
+            return None
+        return self.state(frozenset(out), False)
+
+    # ------------------------------------------------------------ candidates
+    def cfg_cands(self, cfg) -> frozenset:
+        c = cfg.cands
+        if c is not None:
+            return c
+        f = cfg.frame
+        k = f[0]
+        info = self.info
+        if k == "V":
+            ti = info.tinfo(f[1])
+            c = ti.cands
+        elif k == "O":
+            oi = info.tinfo(f[1]).obj
+            phase = f[2]
+            acc = set()
+            if phase in (0, 1):
+                acc |= oi.key_cands(f, self.order)
+                if phase == 0 and oi.can_close(f):
+                    acc.add(RBRACE)
+            elif phase == 2:
+                acc.add(COLON)
+            elif phase == 4:
+                if oi.can_close(f):
+                    acc.add(RBRACE)
+                if oi.key_cands(f, self.order):
+                    acc.add(COMMA)
+            c = frozenset(acc)
+        elif k == "A":
+            ai = info.tinfo(f[1]).arr
+            acc = set()
+            if ai.can_close(f):
+                acc.add(RBRACK)
+            if f[2] == 4 and ai.can_more(f[3]):
+                acc.add(COMMA)
+            c = frozenset(acc)
+        elif k == "END":
+            c = frozenset({WS}) if f[1] == 0 and info.ws_trailing else frozenset()
+        else:
+            c = frozenset()
+        cfg.cands = c
+        return c
+
+    # ------------------------------------------------------------ stepping
+    def cap(self, cfg, tok):
+        """Append a value token to every array frame (below) that records items for uniqueItems."""
+        if not self.capture or cfg is None:
+            return cfg
+        parent = self.cap(cfg.parent, tok)
+        f = cfg.frame
+        if f[0] == "A" and f[2] == 3 and f[5] is not None:
+            return self.mk(f[:6] + (f[6] + (tok,),), parent)
+        if parent is cfg.parent:
+            return cfg
+        return self.mk(f, parent)
+
+    def step(self, cfg, terms, lexeme, out, pending):
+        f = cfg.frame
+        k = f[0]
+        info = self.info
+        if k == "V":
+            node = f[1]
+            ti = info.tinfo(node)
+            for t in terms:
+                if t not in ti.cands:
+                    continue
+                if t == LBRACE:
+                    parent = self.cap(cfg.parent, "{")
+                    oi = ti.obj
+                    out.add(self.mk(("O", node, 0, frozenset(), 0, -1, oi.required, None), parent))
+                    return
+                if t == LBRACK:
+                    parent = self.cap(cfg.parent, "[")
+                    ai = ti.arr
+                    a0 = ("A", node, 0, 0, ai.zero_counts, ai.uniq0, ())
+                    here = self.mk(a0, parent)
+                    if ai.can_close(a0):
+                        out.add(here)
+                    if ai.can_more(0):
+                        out.update(self.expand(ai.item(0), self.mk(("A", node, 3, 0, ai.zero_counts, ai.uniq0, ()), parent)))
+                    return
+                chk = ti.scalars.get(t)
+                tok = None
+                if chk is not None:
+                    ok, tok = chk(lexeme)
+                    if not ok:
+                        continue
+                if self.capture and tok is None:
+                    tok = info.scalar_token(t, lexeme)
+                pending.append((self.cap(cfg.parent, tok), None))
+                return
+            return
+        if k == "O":
+            node, phase = f[1], f[2]
+            oi = info.tinfo(node).obj
+            if phase in (0, 1):
+                for t in terms:
+                    if t == RBRACE and phase == 0:
+                        if oi.can_close(f):
+                            pending.append((self.cap(cfg.parent, "}"), None))
+                        return
+                    if t in oi.key_terms:
+                        name = _decode_string(lexeme)
+                        if name is None or not oi.key_ok(f, name, self.order):
+                            continue
+                        out.add(self.mk(("O", node, 2, f[3], f[4], f[5], f[6], name), self.cap(cfg.parent, ("k", name))))
+                        return
+                return
+            if phase == 2:
+                if COLON in terms:
+                    name = f[7]
+                    child = oi.child(name)
+                    f3 = ("O", node, 3, f[3] | {name}, f[4] + 1, oi.new_last(f[5], name), oi.new_req(f[6], f[3], name), None)
+                    out.update(self.expand(child, self.mk(f3, cfg.parent)))
+                return
+            if phase == 4:
+                t = terms[0]
+                if RBRACE in terms and oi.can_close(f):
+                    pending.append((self.cap(cfg.parent, "}"), None))
+                elif COMMA in terms and oi.key_cands(f, self.order):
+                    out.add(self.mk(("O",) + (node, 1) + f[3:], cfg.parent))
+                return
+            return
+        if k == "A":
+            node, phase, idx = f[1], f[2], f[3]
+            ai = info.tinfo(node).arr
+            if RBRACK in terms and ai.can_close(f):
+                pending.append((self.cap(cfg.parent, "]"), None))
+                return
+            if phase == 4 and COMMA in terms and ai.can_more(idx):
+                out.update(self.expand(ai.item(idx), self.mk(("A", node, 3, idx, f[4], f[5], ()), cfg.parent)))
+            return
+        if k == "END":
+            if f[1] == 0 and WS in terms:
+                out.add(self.mk(("END", 1), None))
+            return
+
+    def drain(self, pending, out, comps):
+        while pending:
+            parent, tag = pending.pop()
+            f = parent.frame
+            k = f[0]
+            if k == "O":
+                out.add(self.mk(("O", f[1], 4) + f[3:], parent.parent))
+            elif k == "A":
+                ai = self.info.tinfo(f[1]).arr
+                nf = ai.item_done(f, tag)
+                if nf is not None:
+                    out.add(self.mk(nf, parent.parent))
+            elif k == "B":
+                comps.setdefault(parent.parent, {}).setdefault(f[1], tag)
+            elif k == "ROOT":
+                out.add(self.mk(("END", 0), None))

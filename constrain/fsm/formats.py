@@ -1,0 +1,70 @@
+"""String ``format`` languages as anchored ECMA-262 patterns (decoded characters).
+
+A format listed here is enforced (the JSON Schema compiler intersects it with
+the string's other constraints). An unknown format is an annotation: any
+string. The patterns are deliberately the syntactic RFC forms (RFC 3339
+date/time/duration, RFC 5321-style dot-atom e-mail, RFC 1123 host names,
+dotted-quad IPv4, RFC 4291 IPv6, RFC 3986-shaped URIs, RFC 4122 UUIDs);
+calendar facts (30 February) are not checked.
+"""
+from __future__ import annotations
+
+_D2 = r"\d{2}"
+_MONTH = r"(?:0[1-9]|1[0-2])"
+_DAY = r"(?:0[1-9]|[12]\d|3[01])"
+_DATE = rf"\d{{4}}-{_MONTH}-{_DAY}"
+_HOUR = r"(?:[01]\d|2[0-3])"
+_MIN = r"[0-5]\d"
+_SEC = r"(?:[0-5]\d|60)"
+_OFFSET = rf"(?:[Zz]|[+-]{_HOUR}:{_MIN})"
+_TIME = rf"{_HOUR}:{_MIN}:{_SEC}(?:\.\d+)?{_OFFSET}"
+_DUR_TIME = r"T(?:\d+H(?:\d+M(?:\d+S)?)?|\d+M(?:\d+S)?|\d+S)"
+_DUR_DATE = r"(?:\d+Y(?:\d+M(?:\d+D)?)?|\d+M(?:\d+D)?|\d+D)"
+_DURATION = rf"P(?:{_DUR_DATE}(?:{_DUR_TIME})?|{_DUR_TIME}|\d+W)"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_HOST = rf"{_LABEL}(?:\.{_LABEL})*"
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+_EMAIL = rf"{_ATEXT}+(?:\.{_ATEXT}+)*@{_HOST}"
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
+_H16 = r"[0-9A-Fa-f]{1,4}"
+_LS32 = rf"(?:{_H16}:{_H16}|{_IPV4})"
+_IPV6 = "(?:" + "|".join([
+    rf"(?:{_H16}:){{6}}{_LS32}",
+    rf"::(?:{_H16}:){{5}}{_LS32}",
+    rf"(?:{_H16})?::(?:{_H16}:){{4}}{_LS32}",
+    rf"(?:(?:{_H16}:){{0,1}}{_H16})?::(?:{_H16}:){{3}}{_LS32}",
+    rf"(?:(?:{_H16}:){{0,2}}{_H16})?::(?:{_H16}:){{2}}{_LS32}",
+    rf"(?:(?:{_H16}:){{0,3}}{_H16})?::{_H16}:{_LS32}",
+    rf"(?:(?:{_H16}:){{0,4}}{_H16})?::{_LS32}",
+    rf"(?:(?:{_H16}:){{0,5}}{_H16})?::{_H16}",
+    rf"(?:(?:{_H16}:){{0,6}}{_H16})?::",
+]) + ")"
+_URI_CHAR = r"[^\s\"<>\\^`{|}\x00-\x1f\x7f]"
+_URI = rf"[A-Za-z][A-Za-z0-9+.\-]*:{_URI_CHAR}*"
+_URI_REF = rf"{_URI_CHAR}*"
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_JSON_POINTER = r"(?:/(?:[^~/]|~[01])*)*"
+
+FORMATS: dict[str, str] = {
+    "date-time": f"^{_DATE}[Tt]{_TIME}$",
+    "date": f"^{_DATE}$",
+    "time": f"^{_TIME}$",
+    "duration": f"^{_DURATION}$",
+    "email": f"^{_EMAIL}$",
+    "idn-email": r"^[^\s@]+@[^\s@]+$",
+    "hostname": f"^{_HOST}$",
+    "ipv4": f"^{_IPV4}$",
+    "ipv6": f"^{_IPV6}$",
+    "uri": f"^{_URI}$",
+    "uri-reference": f"^{_URI_REF}$",
+    "iri": r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s\"<>\\^`{|}\x00-\x1f]*$",
+    "iri-reference": r"^[^\s\"<>\\^`{|}\x00-\x1f]*$",
+    "uuid": f"^{_UUID}$",
+    "json-pointer": f"^{_JSON_POINTER}$",
+}
+
+
+def format_pattern(name: str) -> str | None:
+    """The anchored ECMA pattern for a known format, or None (annotation only)."""
+    return FORMATS.get(name)
