@@ -105,13 +105,20 @@ class Indenter:
             return None
         return s, levels
 
-    def feed(self, state: Hashable, terms: Sequence[int], lexeme: bytes) -> Hashable | None:
+    def feed(self, state: Hashable, terms: Sequence[int], lexeme: bytes | None) -> Hashable | None:
+        """``lexeme=None`` asks whether *some* value of the terminal could be fed."""
         inner_state, levels, paren, _ = state
         term = terms[0]
         if term == self.nl:
             if paren > 0:
                 return state
-            r = self._newline(inner_state, levels, indentation_of(lexeme, self.tab_len))
+            if lexeme is None:  # value unknown (a feedability probe): any indentation will do
+                for indent in (None, levels[-1] + 1, *levels[:-1]):
+                    r = self._newline(inner_state, levels, indent)
+                    if r is not None:
+                        break
+            else:
+                r = self._newline(inner_state, levels, indentation_of(lexeme, self.tab_len))
             return None if r is None else self._intern((r[0], r[1], 0, True))
         if term in self.open_parens:
             paren += 1
