@@ -200,8 +200,7 @@ def test_python_stdlib_sample():
 
 @needs_shared
 def test_java_mbxp_sample():
-    bad = [n for n, t in _sample(corpora.mbxp_java(), 40) if not accepts("java", t)
-           and "(List<" not in t]  # generic casts are documented as unsupported
+    bad = [n for n, t in _sample(corpora.mbxp_java(), 40) if not accepts("java", t)]
     assert not bad
 
 
@@ -368,8 +367,16 @@ def test_java_invalid(i):
     assert not accepts("java", JAVA_INVALID[i]), JAVA_INVALID[i]
 
 
-def test_java_generic_cast_documented_unsupported():
-    assert not accepts("java", "class A { void f() { List<Object> l = (List<Object>) o; } }")
+def test_java_generic_casts_and_lambda_params():
+    src = ("class A { void f() { List<Object> l = (List<Object>) o; Map<K, List<V>> m = (Map<K, List<V>>) o;"
+           " boolean b = (a < b) && (c < d.e()); b = i < n; x = (T[]) o; x = (a) < b;"
+           " l.sort((List<Object> p, List<Object> q) -> 0); } }")
+    assert accepts("java", src)
+
+
+def test_java_bare_name_less_than_shift_documented_unsupported():
+    assert not accepts("java", "class A { void f() { b = i < n >> 1; } }")
+    assert accepts("java", "class A { void f() { b = i < (n >> 1); b = i + 0 < n >> 1; } }")
 
 
 GO_VALID = [
