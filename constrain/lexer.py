@@ -185,72 +185,110 @@ class Lexer:
         starts = np.flatnonzero(first)
         uniq_ids = ids[starts]
         uniq_pos = pos[starts]
-        # the tuple of terminals tied at the best end, per token
-        if np.all(np.diff(np.append(starts, len(ids))) == 1):
-            sigs = [(int(t),) for t in term[starts]]
-        else:
-            sigs = [tuple(int(x) for x in chunk) for chunk in np.split(term, starts[1:])]
+        counts = np.diff(np.append(starts, len(ids)))
+        first_term = term[starts]
+        is_value = np.zeros(len(self.terminals), dtype=bool)
+        is_value[list(self.value_terminals)] = True
+        simple = (counts == 1) & ~is_value[first_term]
+        out = []
+        # common case, vectorised: one terminal, no value needed
+        if simple.any():
+            st = first_term[simple]
+            sid, spos = uniq_ids[simple], uniq_pos[simple]
+            for t in np.unique(st).tolist():
+                sel = st == t
+                out.append(ExitGroup((t,), sid[sel].astype(np.int32), spos[sel].astype(np.int32), None))
+        # ties and value terminals: per token
         groups: dict[tuple, list[int]] = {}
         tb = self.tok.token_bytes
-        basel = base.tolist() if len(base) else None
-        for k, sig in enumerate(sigs):
+        for k in np.flatnonzero(~simple).tolist():
+            sig = tuple(int(x) for x in term[starts[k] : starts[k] + counts[k]])
             if any(t in self.value_terminals for t in sig):
-                tid = int(uniq_ids[k])
-                b0 = basel[k] if basel is not None and k < len(basel) else 0
-                key = (sig, tb[tid][b0 : int(uniq_pos[k])])
+                key = (sig, tb[int(uniq_ids[k])][int(base[k]) if k < len(base) else 0 : int(uniq_pos[k])])
             else:
                 key = (sig, None)
             groups.setdefault(key, []).append(k)
-        out = []
         for (sig, value), ks in groups.items():
             ks = np.asarray(ks)
             out.append(ExitGroup(sig, uniq_ids[ks].astype(np.int32), uniq_pos[ks].astype(np.int32), value))
         return out, uniq_ids
 
+    def union_walk(self, uid0: int, rows: np.ndarray, offs: np.ndarray):
+        """Walk token rows (from ``offs``) through the union DFA from ``uid0``, vectorised.
+
+        Distinct (state, byte) pairs are resolved through the lazily built
+        union transition table, so one pass covers every member terminal.
+        Returns ``(end_uid, acc_pos, acc_uid)``: the union state at the token
+        end (-1 if it died), and the last accepting position and state (-1).
+        """
+        wt = self.tok.walk_table
+        n = len(rows)
+        end = np.full(n, -1, dtype=np.int64)
+        acc_pos = np.full(n, -1, dtype=np.int32)
+        acc_uid = np.full(n, -1, dtype=np.int64)
+        cur = np.full(n, uid0, dtype=np.int64)
+        pos = offs.astype(np.int32, copy=True)
+        rem = wt.lengths[rows] - pos
+        idx = np.arange(n)
+        step, accepting = self.step, self.union_accepting
+        while len(idx):
+            done = rem[idx] <= 0
+            if done.any():
+                end[idx[done]] = cur[idx[done]]
+                idx = idx[~done]
+                if not len(idx):
+                    break
+            pairs = cur[idx] * 256 + wt.data[rows[idx], pos[idx]]
+            uniq, inv = np.unique(pairs, return_inverse=True)
+            nxt_u = [step(int(p) >> 8, int(p) & 255) for p in uniq]
+            acc_u = np.array([u >= 0 and bool(accepting[u]) for u in nxt_u], dtype=bool)
+            nxt = np.asarray(nxt_u, dtype=np.int64)[inv]
+            a = acc_u[inv]
+            ok = nxt >= 0
+            idx, nxt, a = idx[ok], nxt[ok], a[ok]
+            cur[idx] = nxt
+            pos[idx] += 1
+            rem[idx] -= 1
+            if a.any():
+                acc_pos[idx[a]] = pos[idx[a]]
+                acc_uid[idx[a]] = nxt[a]
+        return end, acc_pos, acc_uid
+
     def tail_info(self, group: ExitGroup, fresh_uid: int) -> TailInfo:
         """Lex the tails of ``group``'s tokens from the fresh union state ``fresh_uid``."""
         key = (id(group), fresh_uid)
         ti = self.tails.get(key)
-        if ti is not None and ti is not None:
+        if ti is not None:
             return ti
         wt = self.tok.walk_table
-        rows = wt.row_of[group.ids]
-        alive: dict[int, np.ndarray] = {}
-        any_alive = np.zeros(len(rows), dtype=bool)
-        ids_l, pos_l, term_l, base_l = [], [], [], []
-        for t, s in self.unions[fresh_uid]:
-            a, last = walk(self.dfas[t], wt, rows, group.offs, s)
-            if a.any():
-                bits = pack_ids(group.ids[a], self.words)
-                alive[t] = alive[t] | bits if t in alive else bits
-                any_alive |= a
-            hit = (~a) & (last > group.offs)
-            if hit.any():
-                ids_l.append(group.ids[hit])
-                pos_l.append(last[hit])
-                term_l.append(np.full(int(hit.sum()), t, dtype=np.int32))
-                base_l.append(group.offs[hit])
+        ids = group.ids
+        end, acc_pos, acc_uid = self.union_walk(fresh_uid, wt.row_of[ids], group.offs)
+        alive: dict[int, list] = {}
+        live = end >= 0
+        if live.any():
+            for u in np.unique(end[live]).tolist():
+                sel = ids[end == u]
+                for t, _ in self.unions[u]:
+                    alive.setdefault(t, []).append(sel)
+        alive_bits = {t: pack_ids(np.concatenate(v), self.words) for t, v in alive.items()}
         exits: list[ExitGroup] = []
-        if ids_l:
-            ids = np.concatenate(ids_l)
-            pos = np.concatenate(pos_l)
-            term = np.concatenate(term_l)
-            base = np.concatenate(base_l)
-            inside = np.isin(ids, group.ids[any_alive])
-            ids, pos, term, base = ids[~inside], pos[~inside], term[~inside], base[~inside]
-            if len(ids):
-                # _group_exits sorts by id; carry each token's base offset along
-                order = np.lexsort((np.asarray(self.rank, dtype=np.int32)[term], -pos, ids))
-                ids, pos, term, base = ids[order], pos[order], term[order], base[order]
-                first = np.ones(len(ids), dtype=bool)
-                first[1:] = ids[1:] != ids[:-1]
-                # base offset is per token: keep one per unique id, aligned with _group_exits' output
-                uniq_base = base[first]
-                exits, _ = self._group_exits(ids, pos, term, uniq_base)
-        ti = TailInfo(alive, exits)
+        dead = (~live) & (acc_pos > group.offs)
+        if dead.any():
+            groups: dict[tuple, list[int]] = {}
+            tb = self.tok.token_bytes
+            for k in np.flatnonzero(dead).tolist():
+                terms = self.union_accepting[int(acc_uid[k])]
+                if any(t in self.value_terminals for t in terms):
+                    key2 = (terms, tb[int(ids[k])][int(group.offs[k]) : int(acc_pos[k])])
+                else:
+                    key2 = (terms, None)
+                groups.setdefault(key2, []).append(k)
+            for (terms, value), ks in groups.items():
+                ks = np.asarray(ks)
+                exits.append(ExitGroup(terms, ids[ks], acc_pos[ks].astype(np.int32), value))
+        ti = TailInfo(alive_bits, exits)
+        ti._group = group  # type: ignore[attr-defined]  # keeps id(group) valid while cached
         self.tails[key] = ti
-        # keep the group alive as long as the cache entry refers to it by id
-        ti._group = group  # type: ignore[attr-defined]
         return ti
 
     def nbytes(self) -> int:

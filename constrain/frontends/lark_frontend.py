@@ -60,26 +60,43 @@ def available_grammars() -> list[str]:
     return sorted(names)
 
 
+POSTLEX = ("python-indent", "go-semicolons")
+_SHIPPED_POSTLEX = {"go": "go-semicolons"}
+_DIRECTIVE = re.compile(r"^//\s*constrain:\s*postlex\s*=\s*([\w-]+)", re.M)
+
+
 def compile_grammar(name: str, tok: TokenizerInfo, **options) -> CompiledGrammar:
     """Compile a shipped grammar by name (``json``, ``python``, ``java``, ``go``, ``sql``)."""
+    options.setdefault("postlex", _SHIPPED_POSTLEX.get(name))
     return compile_lark(load_grammar(name), tok, name=name, **options)
 
 
 def compile_lark(text: str, tok: TokenizerInfo, start: str = "start", name: str = "lark",
                  max_compile_seconds: float = 60.0, max_dfa_states: int = 20000,
-                 use_cache: bool = True) -> CompiledGrammar:
-    """Compile a Lark grammar for ``tok``. Raises :class:`GrammarError` (with the rule/terminal and line)."""
+                 use_cache: bool = True, postlex: str | None = None) -> CompiledGrammar:
+    """Compile a Lark grammar for ``tok``. Raises :class:`GrammarError` (with the rule/terminal and line).
+
+    ``postlex``: ``"python-indent"`` (INDENT/DEDENT from ``_NEWLINE``; chosen
+    automatically when the grammar ``%declare``-s ``_INDENT``/``_DEDENT``) or
+    ``"go-semicolons"`` (Go's automatic semicolons from ``_NL``). A grammar may
+    also name it in a comment: ``// constrain: postlex=go-semicolons``.
+    """
     if not isinstance(text, str):
         raise GrammarError(f"grammar must be a string, got {type(text).__name__}")
+    if postlex is None:
+        m = _DIRECTIVE.search(text)
+        postlex = m.group(1) if m else None
+    if postlex is not None and postlex not in POSTLEX:
+        raise GrammarError(f"unknown postlex {postlex!r}; expected one of {', '.join(POSTLEX)}")
     opts = CompileOptions(max_compile_seconds=max_compile_seconds, max_dfa_states=max_dfa_states)
     import lark
 
-    key = hashlib.sha256(f"{CACHE_VERSION}|{lark.__version__}|{start}|{max_dfa_states}|{text}".encode()).hexdigest()[:32]
+    key = hashlib.sha256(f"{CACHE_VERSION}|{lark.__version__}|{start}|{max_dfa_states}|{postlex}|{text}".encode()).hexdigest()[:32]
     cached = _load_cached(key) if use_cache else None
     if cached is not None:
         spec, dfas = cached
         return CompiledGrammar(spec, tok, dfas, opts)
-    spec = _lark_to_spec(text, start, name)
+    spec = _lark_to_spec(text, start, name, postlex)
     spec.source_hash = key
     dfa_cache: dict = {}
     try:
@@ -91,7 +108,7 @@ def compile_lark(text: str, tok: TokenizerInfo, start: str = "start", name: str 
     return g
 
 
-def _lark_to_spec(text: str, start: str, name: str) -> GrammarSpec:
+def _lark_to_spec(text: str, start: str, name: str, postlex: str | None = None) -> GrammarSpec:
     import lark
     from lark.exceptions import GrammarError as LarkGrammarError
     from lark.exceptions import LarkError, UnexpectedInput
@@ -130,11 +147,21 @@ def _lark_to_spec(text: str, start: str, name: str) -> GrammarSpec:
     _check_productive(lk, start, terminals, index)
     parser = LALRParser(table, index, start)
     ignore = frozenset(index[n] for n in lk.ignore_tokens if n in index)
-    if "_INDENT" in index and "_DEDENT" in index and "_NEWLINE" in index and terminals[index["_INDENT"]].regex is None:
+    names = [t.name for t in terminals]
+    if postlex is None and "_INDENT" in index and "_DEDENT" in index and terminals[index["_INDENT"]].regex is None:
+        postlex = "python-indent"
+    if postlex == "python-indent":
         from ..parsing.indenter import Indenter
 
-        names = [t.name for t in terminals]
+        if "_NEWLINE" not in index:
+            raise GrammarError("postlex python-indent needs a _NEWLINE terminal")
         parser = Indenter(parser, names)
+    elif postlex == "go-semicolons":
+        from ..parsing.indenter import SemicolonInserter
+
+        if "_NL" not in index:
+            raise GrammarError("postlex go-semicolons needs a _NL terminal")
+        parser = SemicolonInserter(parser, names)
     return GrammarSpec(terminals, ignore, parser, name)
 
 

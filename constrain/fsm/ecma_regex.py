@@ -413,8 +413,6 @@ def _ch(cp: int) -> str:
         return f"\\x{cp:02x}"
     if c in _SPECIAL:
         return "\\" + c
-    if 0xD800 <= cp <= 0xDFFF or c.isspace():
-        return f"\\u{cp:04x}" if cp <= 0xFFFF else c
     return c
 
 

@@ -115,7 +115,7 @@ class ObjInfo:
         self._gen_memo = {}
         self._cands = {}
 
-    def part_node(self, p, k):
+    def part_node(self, p, k, runtime=False):
         if k in p.props:
             node = p.props[k]
             for pat, pn in p.patterns:
@@ -124,6 +124,8 @@ class ObjInfo:
             return node
         matched = [pn for pat, pn in p.patterns if pattern_matches(pat, k)]
         if matched:
+            if runtime:  # no new terminals after compile: intersect in parallel
+                return matched[0] if len(matched) == 1 else Group("all", matched)
             node = matched[0]
             for x in matched[1:]:
                 node = and_nodes(self.comp.ctx, node, x)
@@ -156,7 +158,7 @@ class ObjInfo:
             return self.known[name]
         got = self._gen_memo.get(name)
         if got is None:
-            nodes = [self.part_node(p, name) for p in self.t.o.parts]
+            nodes = [self.part_node(p, name, True) for p in self.t.o.parts]
             nodes = [n for n in nodes if n is not ANY]
             if any(n is FALSE for n in nodes):
                 got = FALSE
@@ -344,6 +346,7 @@ class Compiler:
         self._tinfo: dict = {}
         self._ne: dict = {}
         self._num_rx_memo: dict = {}
+        self.frozen = False
 
     # ------------------------------------------------------------ terminals
     def literal(self, text: str) -> int:
@@ -363,6 +366,8 @@ class Compiler:
         return i
 
     def _add(self, t: Terminal, key) -> int:
+        if self.frozen:
+            raise AssertionError("internal: a terminal was created after compilation")
         if len(self.terminals) >= self.max_terminals:
             raise CompileBudgetError(f"schema needs more than {self.max_terminals} terminals")
         self.by_key[key] = len(self.terminals)
@@ -400,6 +405,7 @@ class Compiler:
             elif isinstance(n, (Union, Group)):
                 stack.extend(n.branches)
         self._fixpoint(order)
+        self.frozen = True
 
     def tinfo(self, t: Typed) -> TInfo:
         ti = t.info
