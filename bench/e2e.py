@@ -83,12 +83,19 @@ def stratified_sample(cases: list[dict], n: int, seed: int) -> list[dict]:
     return [c for s in sources for c in by[s][: picked[s]]]
 
 
+EXAMPLE_SCHEMA = '{"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}, "required": ["name"]}'
+EXAMPLE_VALUE = '{"name": "Ada", "age": 36}'
+
+
 def make_prompt(schema, max_chars: int) -> str:
+    """A one-shot prompt: small models otherwise tend to echo the schema instead of an instance."""
     text = json.dumps(schema, ensure_ascii=False)
     if len(text) > max_chars:
         text = text[:max_chars] + " ...(truncated)"
-    return ("Generate a JSON value that conforms to the following JSON Schema. "
-            "Reply with the JSON only.\nSchema:\n" + text)
+    return ("Write a JSON value (an instance, not a schema) that is valid against the given JSON Schema. "
+            "Reply with the JSON only.\n\n"
+            f"Example\nSchema: {EXAMPLE_SCHEMA}\nJSON: {EXAMPLE_VALUE}\n\n"
+            f"Now\nSchema: {text}\nJSON:")
 
 
 # ----------------------------------------------------------------------------- peers
@@ -350,19 +357,19 @@ def table(summary: dict, meta: dict) -> str:
         f"SmolLM2-135M-Instruct, greedy, max_new_tokens={meta['max_new_tokens']}, batch {meta['batch_size']}, "
         f"torch threads {meta['threads']}, {meta.get('machine', '')})",
         "",
-        "| config | compile fail | coverage (valid / all) | valid / finished | truncated | ms / output token | ms / step "
+        "| config | compile fail | crashes | coverage (valid / all) | valid / finished | truncated | ms / output token | ms / step "
         "| processor ms / step | processor overhead | step overhead | tokens/s | compile p50 ms |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for cfg, s in summary.items():
         lines.append(
-            f"| {cfg} | {_pct(s['compile_failure_rate'])} ({s['compile_failures']}) | {_pct(s['coverage'])} "
+            f"| {cfg} | {_pct(s['compile_failure_rate'])} ({s['compile_failures']}) | {s['crashes']} | {_pct(s['coverage'])} "
             f"| {_pct(s['valid_of_finished'])} ({s['finished']}) | {_pct(s['truncation_rate'])} "
             f"| {_ms(s['s_per_output_token'])} | {_ms(s['s_per_step'])} | {_ms(s['proc_s_per_step'])} "
             f"| {_pct(s.get('processor_overhead')) if cfg != 'unconstrained' else '-'} "
             f"| {_pct(s.get('overhead_step_vs_unconstrained')) if cfg != 'unconstrained' else '-'} "
             f"| {s['tokens_per_s']:.1f} | {_ms(s['compile_s_median'])} |"
-            if s["tokens_per_s"] is not None else f"| {cfg} | {_pct(s['compile_failure_rate'])} | - | - | - | - | - | - | - | - | - | - |")
+            if s["tokens_per_s"] is not None else f"| {cfg} | {_pct(s['compile_failure_rate'])} | {s['crashes']} | - | - | - | - | - | - | - | - | - | - |")
     lines += [
         "",
         "coverage: schemas whose output parses and validates (jsonschema), compile failures count as not covered. "
@@ -451,11 +458,16 @@ def main(argv=None) -> int:
         for cfg in configs[k:] + configs[:k]:
             try:
                 rows = run_batch(cfg, setup, batch, pre, args)
-            except Exception as e:  # keep going: a crash is recorded, not hidden
-                tb = traceback.format_exc(limit=3)
-                rows = [{"id": c["id"], "source": source_of(c["id"]), "config": cfg, "compile_s": 0.0,
-                         "compile_error": None, "crash": f"{type(e).__name__}: {e}", "traceback": tb,
-                         "finished": False, "valid": False, "n_tokens": 0} for c in batch]
+            except Exception:  # one bad schema must not sink its batch: rerun the rows one by one
+                rows = []
+                for c in batch:
+                    try:
+                        rows += run_batch(cfg, setup, [c], None, args)
+                    except Exception as e:  # recorded as a crash (not covered), never hidden
+                        rows.append({"id": c["id"], "source": source_of(c["id"]), "config": cfg, "compile_s": 0.0,
+                                     "compile_error": None, "crash": f"{type(e).__name__}: {e}",
+                                     "traceback": traceback.format_exc()[-3000:],
+                                     "finished": False, "valid": False, "n_tokens": 0})
             records.extend(rows)
         summary = summarize(records, len(cases))
         meta["elapsed_s"] = time.time() - t0
@@ -463,10 +475,11 @@ def main(argv=None) -> int:
         out = {"meta": meta, "summary": summary,
                "records": [{k: v for k, v in r.items() if k != "batch"} | ({"batch": r["batch"]} if "batch" in r else {}) for r in records]}
         (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=1, default=str))
-    summary = summarize(records, len(cases))
-    md = table(summary, meta)
-    (RESULTS / f"{name}.md").write_text(md + "\n")
-    plot(summary, RESULTS / f"{name}.png")
+        md = table(summary, meta)
+        if bi + 1 < len(batches):
+            md += f"\n\n(partial: {bi + 1} of {len(batches)} batches)"
+        (RESULTS / f"{name}.md").write_text(md + "\n")
+        plot(summary, RESULTS / f"{name}.png")
     print(md)
     return 0
 
