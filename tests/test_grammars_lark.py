@@ -247,6 +247,7 @@ PY_VALID = [
     "x[1:2, ::3, ...] = y[a:b:c]\n",
     "for i in range(3):\n\tif i:\n\t\tcontinue\n\telse:\n\t\tbreak\nelse:\n    pass\n",
     "with open(f) as fh, lock:\n    data = fh.read()\n",
+    "with (\n    open(a) as f,\n    open(b) as g,\n):\n    pass\nwith (a, b):\n    pass\n",
     "while True:\n    nonlocal_ = 1\n    break\n",
     "class A:\n    pass\n\n\n\nclass B:\n\n    x = 1\n\n    # comment\n        # odd comment\n    y = 2\n",
     "print(*args, sep='', **kw)\nf(x for x in y)\nf(a)(b)[c].d\n",
