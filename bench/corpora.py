@@ -16,7 +16,7 @@ from pathlib import Path
 
 __all__ = [
     "shared_dir", "humaneval", "mbpp", "stdlib", "mbxp_java", "mbxp_go",
-    "maskbench_json_instances",
+    "maskbench_json_instances", "sql_queries",
 ]
 
 #: subpackages of the stdlib scanned after the top-level modules (test code skipped)
@@ -117,3 +117,54 @@ def maskbench_json_instances(ensure_ascii: bool = False) -> list[tuple[str, str]
             if t.get("valid"):
                 out.append((f"{case['id']}/{i}", json.dumps(t["data"], ensure_ascii=ensure_ascii)))
     return out
+
+
+# Handwritten queries covering the SQL subset of grammars/sql.lark (there is no
+# SQL corpus in ../shared).
+_SQL_QUERIES = [
+    "SELECT 1",
+    "select * from users",
+    "SELECT id, name FROM users WHERE age > 30;",
+    "SELECT u.id, u.name AS n FROM users u WHERE u.active = TRUE AND u.age BETWEEN 18 AND 65",
+    "SELECT COUNT(DISTINCT customer_id) AS customers FROM orders WHERE total >= 100.50",
+    "SELECT dept, AVG(salary) FROM employees GROUP BY dept HAVING AVG(salary) > 50000 ORDER BY 2 DESC",
+    "SELECT * FROM a JOIN b ON a.id = b.a_id LEFT JOIN c ON c.id = b.c_id",
+    "SELECT * FROM a INNER JOIN b USING (id) RIGHT OUTER JOIN c ON c.x = a.x FULL OUTER JOIN d ON d.y = c.y",
+    "SELECT * FROM a CROSS JOIN b NATURAL JOIN c",
+    "SELECT * FROM a, b WHERE a.id = b.id",
+    "SELECT name FROM products WHERE price > (SELECT AVG(price) FROM products)",
+    "SELECT * FROM t WHERE id IN (1, 2, 3) AND name NOT IN (SELECT name FROM banned)",
+    "SELECT * FROM t WHERE NOT EXISTS (SELECT 1 FROM s WHERE s.t_id = t.id)",
+    "SELECT * FROM t WHERE name LIKE 'A%' OR name NOT LIKE '%z' OR email IS NULL OR phone IS NOT NULL",
+    "WITH recent AS (SELECT * FROM orders WHERE created_at > '2024-01-01') "
+    "SELECT customer_id, SUM(total) FROM recent GROUP BY customer_id",
+    "WITH RECURSIVE nums(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM nums WHERE n < 10) SELECT n FROM nums",
+    "SELECT a FROM x UNION SELECT a FROM y INTERSECT SELECT a FROM z EXCEPT SELECT a FROM w",
+    "SELECT * FROM t ORDER BY a ASC, b DESC NULLS LAST LIMIT 10 OFFSET 20",
+    "SELECT CASE WHEN score >= 90 THEN 'A' WHEN score >= 80 THEN 'B' ELSE 'C' END AS grade FROM results",
+    "SELECT CASE status WHEN 1 THEN 'on' ELSE 'off' END FROM devices",
+    "SELECT CAST(price AS DECIMAL(10, 2)), -amount, +1.5e3, .5 FROM t",
+    "SELECT first_name || ' ' || last_name AS full_name FROM people",
+    "SELECT name, ROW_NUMBER() OVER (PARTITION BY dept ORDER BY salary DESC) AS rn FROM employees",
+    "SELECT s.* FROM (SELECT id FROM t) AS s",
+    'SELECT "select", `order`, [group] FROM "my table"',
+    "SELECT key, value, first, last FROM settings",
+    "SELECT 'it''s' AS quote -- a comment\nFROM dual /* block\ncomment */",
+    "SELECT * FROM t WHERE a = ? AND b <> ? AND c != 3 AND d <= 4 AND e >= 5 AND f < 6",
+    "INSERT INTO users (id, name) VALUES (1, 'Ann'), (2, 'Bob')",
+    "insert into archive select * from orders where created_at < '2020-01-01'",
+    "UPDATE users SET name = 'Ann', age = age + 1 WHERE id = 1",
+    "DELETE FROM sessions WHERE expires_at < CURRENT_TIMESTAMP",
+    "CREATE TABLE users (id INTEGER PRIMARY KEY AUTOINCREMENT, name VARCHAR(255) NOT NULL, email TEXT UNIQUE, "
+    "age INT DEFAULT 0, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)",
+    "CREATE TABLE IF NOT EXISTS orders (id INT, user_id INT REFERENCES users(id), total DECIMAL(10,2) "
+    "CHECK (total >= 0), PRIMARY KEY (id), FOREIGN KEY (user_id) REFERENCES users (id))",
+    "CREATE TABLE t (x DOUBLE PRECISION, CONSTRAINT pk PRIMARY KEY (x))",
+    "DROP TABLE IF EXISTS tmp; DROP TABLE other;",
+    "SeLeCt Id FrOm T wHeRe X = 1",
+]
+
+
+def sql_queries() -> list[tuple[str, str]]:
+    """Handwritten SQL statements (SELECT/joins/CTEs/window/DML/DDL) for grammars/sql.lark."""
+    return [(f"sql/{i}", q) for i, q in enumerate(_SQL_QUERIES)]
