@@ -487,6 +487,40 @@ outer:
 }
 """,
     "package main\nfunc f() int { return 1 }",
+    """package main
+
+type Stack[T any] struct {
+\titems []T
+}
+
+type Pair[K comparable, V any] struct {
+\tKey K
+\tVal V
+}
+
+type Arr [N * 2]int
+
+func (s *Stack[T]) Pop() (T, bool) {
+\tvar zero T
+\treturn zero, false
+}
+
+func Sum[T ~int | ~float64](xs []T) (total T) {
+\tfor _, x := range xs {
+\t\ttotal += x
+\t}
+\treturn
+}
+
+func main() {
+\ts := &Stack[int]{}
+\tp := Pair[string, int]{Key: "a", Val: 1}
+\tvar m map[string]Stack[int]
+\tps := []Pair[string, int]{{"a", 1}}
+\t_, _, _, _ = s, p, m, ps
+\t_ = Sum[int]([]int{1, 2})
+}
+""",
     "package main; func f() { a := 1; _ = a }",
 ]
 GO_INVALID = [
