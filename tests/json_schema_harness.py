@@ -13,32 +13,54 @@ import re
 from constrain.frontends.json_schema import schema_to_spec
 
 
+_DFA_CACHE: dict = {}
+
+
 class Harness:
     def __init__(self, schema, **opts):
         self.spec = schema_to_spec(schema, **opts)
         self.parser = self.spec.parser
         self._rx = {}
 
-    def rx(self, i):
-        r = self._rx.get(i)
-        if r is None:
+    def dfa(self, i):
+        d = self._rx.get(i)
+        if d is None:
+            from constrain.fsm.bytedfa import literal_to_dfa, regex_to_dfa
+
             t = self.spec.terminals[i]
-            r = self._rx[i] = re.compile(t.regex.encode() if False else t.regex, re.S)
-        return r
+            key = t.literal if t.literal is not None else t.regex
+            d = _DFA_CACHE.get(key)
+            if d is None:
+                d = literal_to_dfa(t.literal) if t.literal is not None else regex_to_dfa(t.regex, 200000)
+                _DFA_CACHE[key] = d
+            self._rx[i] = d
+        return d
+
+    def longest(self, i, data: bytes, pos: int) -> int:
+        """Length of the longest match of terminal i at data[pos:], or -1."""
+        d = self.dfa(i)
+        rows, acc = d.rows, d.accept_list
+        s, best = 0, -1
+        for j in range(pos, len(data)):
+            s = rows[s][data[j]]
+            if s < 0:
+                break
+            if acc[s]:
+                best = j + 1 - pos
+        return best
 
     def accepts(self, text: str) -> bool:
         p = self.parser
         state = p.start()
-        data = text
+        data = text.encode("utf-8")
         pos = 0
         while pos < len(data):
             cands = sorted(p.candidates(state))
             best, terms = -1, []
             for i in cands:
-                m = self.rx(i).match(data, pos)
-                if m is None or m.end() == pos:
+                n = self.longest(i, data, pos)
+                if n <= 0:
                     continue
-                n = m.end() - pos
                 if n > best:
                     best, terms = n, [i]
                 elif n == best:
@@ -46,7 +68,7 @@ class Harness:
             if best < 0:
                 return False
             terms.sort(key=lambda i: (self.spec.terminals[i].literal is None, -self.spec.terminals[i].priority, i))
-            lex = data[pos:pos + best].encode()
+            lex = data[pos:pos + best]
             # feedable check as the engine does (value unknown), then the real feed
             if p.feed(state, (terms[0],), None) is None:
                 return False

@@ -439,6 +439,9 @@ def class_regex(s: CharSet) -> str:
 _SHORT = {0x22: '\\\\"', 0x5C: "\\\\\\\\", 0x2F: "\\\\/", 8: "\\\\b", 12: "\\\\f", 10: "\\\\n", 13: "\\\\r", 9: "\\\\t"}
 
 
+_SHORT_CH = {0x22: '"', 0x5C: "\\\\", 0x2F: "/", 8: "b", 12: "f", 10: "n", 13: "r", 9: "t"}
+
+
 def json_char_regex(s: CharSet) -> str:
     """Regex for the JSON string-literal encodings of one character from ``s``.
 
@@ -450,13 +453,16 @@ def json_char_regex(s: CharSet) -> str:
     alts = []
     if raw:
         alts.append(class_regex(raw))
-    for cp, esc in _SHORT.items():
-        if cs_has(s, cp):
-            alts.append(esc)
-    ctl = [c for c in range(0x20) if c not in _SHORT and cs_has(s, c)]
-    if ctl:
+    short = "".join(_SHORT_CH[cp] for cp in _SHORT if cs_has(s, cp))
+    if len(short) == 1:
+        alts.append("\\\\" + short)
+    elif short:
+        alts.append("\\\\[" + short + "]")
+    ctl = [c for c in range(0x20) if cs_has(s, c)]
+    if len(ctl) == 0x20:
+        alts.append("\\\\u00[01][0-9a-fA-F]")
+    elif ctl:
         hexes = sorted({f"{c:04x}" for c in ctl})
-        # \u00XX with either case of hex digits
         alts.append("\\\\u00(?:" + "|".join(_hexcase(h[2:]) for h in hexes) + ")")
     if not alts:
         raise RegexError("empty character class")

@@ -14,7 +14,7 @@ from ...parsing.base import Terminal
 from .ir import ANY, FALSE, ArrC, Ctx, Group, Lazy, Node, Typed, Union, and_nodes, deref, jkey
 from .parser import COLON, COMMA, FALSE_T, LBRACE, LBRACK, NULL, RBRACE, RBRACK, TRUE, WS, _decode_string, _num_key
 
-LEN_REGEX_LIMIT = 512  # maxLength above this is checked when the string ends (see module docs)
+LEN_REGEX_LIMIT = 64  # longer maxLength is checked when the string ends (see package docs)
 ENUM_RANGE_LIMIT = 256  # bounded ranges with multipleOf are enumerated up to this many values
 
 
@@ -99,8 +99,7 @@ class ObjInfo:
             self.known[k] = node
         self.order = [k for k in order if k in self.known]
         self.idx = {k: i for i, k in enumerate(self.order)}
-        self.generic = any(not (p.additional is FALSE and not p.patterns) for p in o.parts) and \
-            all(not (p.additional is FALSE and not p.patterns) for p in o.parts)
+        self.generic = all(not (p.additional is FALSE and not p.patterns) for p in o.parts)
         self.key_terms = set()
         self.lit = {}
         for k in self.order:
@@ -378,7 +377,7 @@ class Compiler:
     def finalize(self, root):
         """Visit every reachable node, build its tables; then compute non-emptiness."""
         seen = set()
-        stack = [root]
+        stack = [root, ANY]
         order = []
         while stack:
             n = stack.pop()
@@ -408,11 +407,11 @@ class Compiler:
         self.frozen = True
 
     def tinfo(self, t: Typed) -> TInfo:
-        ti = t.info
+        ti = self._tinfo.get(id(t))
         if ti is not None:
-            return ti
+            return ti[0]
         ti = TInfo()
-        t.info = ti
+        self._tinfo[id(t)] = (ti, t)
         cands = set()
         types = t.types
         enum = t.enum
@@ -523,7 +522,7 @@ class Compiler:
         body, chk = self.string_body(t)
         if body is None:
             return None
-        term = self.regex(f'"{body}"', value=chk is not None or self._capture)
+        term = self.regex(f'"(?:{body})"', value=chk is not None or self._capture)
         if chk is None:
             return term, None
 
