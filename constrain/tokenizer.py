@@ -234,16 +234,29 @@ class TokenizerInfo:
             eos = getattr(tokenizer, "eos_token_id", None)
             if isinstance(eos, int):
                 stops.append(eos)
-            vocab_map = tokenizer.get_vocab()
+            # end-of-turn / end-of-text tokens that exist as special added tokens also stop
+            special_added = {t.content: i for i, t in getattr(tokenizer, "added_tokens_decoder", {}).items() if t.special}
             for s in ("<|eot_id|>", "<|im_end|>", "<|end_of_text|>", "<|endoftext|>"):
-                i = vocab_map.get(s)
-                if i is not None and i not in stops and s in set(getattr(tokenizer, "all_special_tokens", [])) | {"<|eot_id|>", "<|im_end|>"}:
+                i = special_added.get(s)
+                if i is not None and i not in stops:
                     stops.append(i)
         if not stops:
             raise TokenizerError(f"{name}: tokenizer has no eos_token_id; pass stop_token_ids")
         backend = getattr(tokenizer, "backend_tokenizer", None)
         if backend is not None:
-            data = json.loads(backend.to_str())
+            # the vocabulary, decoder and added tokens are all we need; parsing the whole
+            # tokenizer JSON (merges included) would cost seconds on a 128k vocabulary
+            try:
+                decoder = json.loads(backend.decoder.__getstate__()) if backend.decoder is not None else None
+            except Exception:
+                decoder = json.loads(backend.to_str()).get("decoder")
+            added = [
+                {"id": i, "content": t.content, "special": bool(t.special)}
+                for i, t in getattr(tokenizer, "added_tokens_decoder", {}).items()
+            ]
+            model = {"vocab": backend.get_vocab(with_added_tokens=False),
+                     "byte_fallback": bool(getattr(backend.model, "byte_fallback", False))}
+            data = {"model": model, "decoder": decoder, "added_tokens": added}
             info = cls._from_json_data(data, stops, None, name)
         else:  # slow tokenizer: convert ids one by one
             ids = list(range(len(tokenizer)))

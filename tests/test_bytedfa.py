@@ -1,0 +1,66 @@
+"""Regex -> byte DFA: agreement with Python's re on random strings, UTF-8 lowering, errors."""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from constrain import CompileBudgetError, RegexError
+from constrain.fsm.bytedfa import literal_to_dfa, regex_to_dfa
+
+PATTERNS = [
+    r'"([^"\\]|\\.)*"', r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?", r"[a-zé日]+", r"(a|ab)(c|bcd)(d*)",
+    r"[^a]{2,3}", r".", r"x[^\n]*", "[α-ω]+!", r"(?i:select)", r"[\t ]+", "[^\u0080-\u07ff]+",
+]
+ALPHABET = ["a", "b", "c", "d", "é", "日", "😀", "\n", " ", '"', "\\", "1", "0", "-", ".", "e", "!", "α", "ω", "S", "x", "\t"]
+
+
+@lru_cache(maxsize=None)
+def _dfa(rx):
+    return regex_to_dfa(rx)
+
+
+@pytest.mark.parametrize("rx", PATTERNS)
+@settings(max_examples=150, deadline=None)
+@given(data=st.lists(st.sampled_from(ALPHABET), max_size=7))
+def test_agrees_with_re(rx, data):
+    s = "".join(data)
+    d = _dfa(rx)
+    assert d.matches(s.encode()) == bool(re.fullmatch(rx, s)), (rx, s)
+
+
+def test_prefix_liveness_and_partial_utf8():
+    d = regex_to_dfa("日本")
+    b = "日本".encode()
+    for k in range(1, len(b)):
+        assert d.step(0, b[:k]) >= 0  # every byte prefix (even mid-character) is alive
+    assert d.step(0, "日x".encode()) == -1
+    assert d.step(0, b"\xff") == -1  # invalid UTF-8 is never alive
+
+
+def test_surrogates_and_overlongs_rejected():
+    d = regex_to_dfa(r"[^a]")
+    assert not d.matches(b"\xed\xa0\x80")  # encoded surrogate
+    assert not d.matches(b"\xc0\x80")  # overlong NUL
+    assert d.matches("\U0010ffff".encode())
+
+
+def test_literal():
+    d = literal_to_dfa(b"if")
+    assert d.matches(b"if") and not d.matches(b"i") and d.step(0, b"i") >= 0
+
+
+@pytest.mark.parametrize("rx", [r"(?=a)b", r"(a)\1", r"\p{L}"])
+def test_unsupported_features_raise(rx):
+    with pytest.raises(RegexError):
+        regex_to_dfa(rx, name="T")
+
+
+def test_empty_language_and_budget():
+    with pytest.raises(RegexError):
+        regex_to_dfa(r"[^\s\S]")
+    with pytest.raises(CompileBudgetError):
+        regex_to_dfa(r"[ab]*a[ab]{9}", max_states=500)
