@@ -77,6 +77,7 @@ def regex_to_dfa(regex: str, max_states: int = 20000, name: str | None = None) -
     import interegular
 
     what = f"terminal {name}" if name else "regex"
+    _reject_context(regex, what, name)
     try:
         fsm = interegular.parse_pattern(regex).to_fsm()
     except Exception as e:  # interegular raises several exception types
@@ -84,6 +85,40 @@ def regex_to_dfa(regex: str, max_states: int = 20000, name: str | None = None) -
     if len(fsm.states) > max_states:
         raise CompileBudgetError(f"{what} /{regex[:80]}/ needs {len(fsm.states)} DFA states (limit {max_states})")
     return _lower_fsm(fsm, regex, max_states, what)
+
+
+def _reject_context(regex: str, what: str, name: str | None) -> None:
+    """Lookarounds, anchors, word boundaries and backreferences depend on context a
+    terminal DFA cannot see; interegular would silently change their meaning
+    (``a(?=b)`` would consume the ``b``), so they are errors here."""
+    try:
+        import re._parser as sre_parse  # Python >= 3.11
+    except ImportError:  # pragma: no cover
+        import sre_parse  # type: ignore
+    try:
+        tree = sre_parse.parse(regex)
+    except Exception as e:
+        raise RegexError(f"invalid {what} /{regex[:80]}/: {e}", name) from e
+    banned = {"ASSERT": "lookaround", "ASSERT_NOT": "lookaround", "GROUPREF": "backreference",
+              "GROUPREF_EXISTS": "conditional group", "AT": "anchor or word boundary"}
+
+    def walk(items) -> None:
+        for op, av in items:
+            kind = banned.get(str(op))
+            if kind:
+                raise RegexError(f"{what} /{regex[:80]}/ uses a {kind}, which a token mask cannot express", name)
+            if isinstance(av, tuple) or isinstance(av, list):
+                for x in av:
+                    if isinstance(x, sre_parse.SubPattern):
+                        walk(x)
+                    elif isinstance(x, (list, tuple)):
+                        for y in x:
+                            if isinstance(y, sre_parse.SubPattern):
+                                walk(y)
+            elif isinstance(av, sre_parse.SubPattern):
+                walk(av)
+
+    walk(tree)
 
 
 def _lower_fsm(fsm, regex: str, max_states: int, what: str) -> ByteDFA:
