@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -95,16 +96,19 @@ def cmd_generate(a) -> int:
         constraint["regex"] = a.regex
     elif a.choices is not None:
         constraint["choices"] = [s for s in a.choices.split(",")]
-    from .generate import compile_constraint, generate, tokenizer_info
-    from .model import load_model
+    if "grammar" in constraint and re.fullmatch(r"[A-Za-z0-9_]+", constraint["grammar"]):
+        from .frontends.lark_frontend import load_grammar
 
+        load_grammar(constraint["grammar"])  # an unknown name fails here, before any model work
+    from .generate import compile_constraint, generate, tokenizer_info
+    from .model import load_model, load_tokenizer
+
+    t0 = time.perf_counter()
+    compile_constraint(tokenizer_info(load_tokenizer(a.model)), **constraint)  # bad schema/grammar: fail fast
+    t_compile = time.perf_counter() - t0
     t0 = time.perf_counter()
     model, hf_tok = load_model(a.model, progress=not a.quiet)
     t_load = time.perf_counter() - t0
-    tok = tokenizer_info(hf_tok, model)
-    t0 = time.perf_counter()
-    compile_constraint(tok, **constraint)  # fail fast with a clear error before generating
-    t_compile = time.perf_counter() - t0
     kw = {}
     if a.temperature is not None:
         kw["temperature"] = a.temperature
@@ -120,7 +124,7 @@ def cmd_generate(a) -> int:
         print(json.dumps({
             "text": r.text, "value": r.value, "finished": r.finished, "error": r.error,
             "n_tokens": len(r.token_ids),
-            "seconds": {"load": round(t_load, 3), "compile": round(t_compile, 3), "generate": round(t_gen, 3)},
+            "seconds": {"tokenizer_and_compile": round(t_compile, 3), "load_model": round(t_load, 3), "generate": round(t_gen, 3)},
         }, ensure_ascii=False))
     else:
         print(r.text)
@@ -188,7 +192,8 @@ def cmd_bench(a) -> int:
     root = Path(__file__).resolve().parent.parent / "bench"
     script = root / f"{a.name}.py"
     if not script.exists():
-        names = sorted(p.stem for p in root.glob("*.py") if not p.stem.startswith("_")) if root.is_dir() else []
+        names = sorted(p.stem for p in root.glob("*.py")
+                       if not p.stem.startswith("_") and "__main__" in p.read_text(encoding="utf-8", errors="replace")) if root.is_dir() else []
         hint = f"; available: {', '.join(names)}" if names else " (benchmarks need a source checkout)"
         raise CLIError(f"unknown benchmark {a.name!r}{hint}")
     args = list(a.args)
@@ -220,6 +225,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("constrain: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug, still reported as one line; CONSTRAIN_DEBUG=1 shows the traceback
+        if os.environ.get("CONSTRAIN_DEBUG"):
+            raise
+        print(f"constrain: internal error: {type(e).__name__}: {e} (set CONSTRAIN_DEBUG=1 for a traceback)", file=sys.stderr)
+        return 3
     return EXIT_ERROR
 
 

@@ -4,7 +4,8 @@ Transformers de-quantises a GGUF file on every load, which takes ~20 s here. The
 first load therefore writes the de-quantised weights (safetensors) and the
 tokenizer to a cache directory; later loads read that in well under a second.
 
-Cache layout: ``$CONSTRAIN_CACHE/models/<key>/`` (default ``~/.cache/constrain``),
+Cache layout: ``$CONSTRAIN_CACHE_DIR/models/<key>/`` (default ``~/.cache/constrain``, the
+same root as the mask store; ``CONSTRAIN_CACHE_DIR=off`` disables caching),
 where ``<key>`` hashes the GGUF file's absolute path, size and mtime plus the
 transformers version. A cache entry is written to a temporary directory, marked
 complete with a ``COMPLETE`` file, then renamed into place, so a half-written
@@ -43,13 +44,12 @@ def default_model_path() -> str:
     return path
 
 
-def cache_root() -> Path:
-    """The cache directory: ``$CONSTRAIN_CACHE`` or ``~/.cache/constrain``."""
-    root = os.environ.get("CONSTRAIN_CACHE")
-    if root:
-        return Path(root).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "constrain"
+def cache_root() -> Path | None:
+    """The cache directory: ``$CONSTRAIN_CACHE_DIR`` or ``~/.cache/constrain``; None when disabled."""
+    root = os.environ.get("CONSTRAIN_CACHE_DIR")
+    if root is not None and root.strip().lower() in ("", "0", "off", "none"):
+        return None
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "constrain"
 
 
 def _cache_key(gguf_path: str) -> str:
@@ -60,9 +60,10 @@ def _cache_key(gguf_path: str) -> str:
     return hashlib.sha256(ident.encode()).hexdigest()[:24]
 
 
-def cached_model_dir(gguf_path: str | None = None) -> Path:
+def cached_model_dir(gguf_path: str | None = None) -> Path | None:
     """Where the de-quantised copy of ``gguf_path`` (default: the embedded model) lives or will live."""
-    return cache_root() / "models" / _cache_key(gguf_path or default_model_path())
+    root = cache_root()
+    return None if root is None else root / "models" / _cache_key(gguf_path or default_model_path())
 
 
 @contextlib.contextmanager
@@ -127,6 +128,7 @@ def _load_gguf(gguf_path: str, *, use_cache: bool, progress: bool, **kw) -> tupl
     from tqdm.auto import tqdm
 
     target = cached_model_dir(gguf_path)
+    use_cache = use_cache and target is not None
     if use_cache and (target / _MARKER).exists():
         try:
             with _quiet_transformers(False):
@@ -197,7 +199,7 @@ def load_tokenizer(path: str | os.PathLike | None = None, *, progress: bool = Fa
         if os.path.isdir(gguf):
             return AutoTokenizer.from_pretrained(gguf, local_files_only=True)
         target = cached_model_dir(gguf)
-        if (target / _MARKER).exists():
+        if target is not None and (target / _MARKER).exists():
             try:
                 return AutoTokenizer.from_pretrained(str(target), local_files_only=True)
             except Exception:

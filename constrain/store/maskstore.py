@@ -140,8 +140,12 @@ class MaskStore:
         self.tok = tok
         self.entries: dict[tuple[str, int], TerminalWalk] = {}
         self.hits = {"memory": 0, "disk": 0, "computed": 0, "corrupt": 0}
+
+    @property
+    def dir(self) -> Path | None:
+        """Read on each miss, so a changed $CONSTRAIN_CACHE_DIR takes effect at once."""
         root = cache_dir()
-        self.dir = root / "masks" / f"v{FORMAT_VERSION}-{tok.content_hash}" if root else None
+        return root / "masks" / f"v{FORMAT_VERSION}-{self.tok.content_hash}" if root else None
 
     @classmethod
     def for_tokenizer(cls, tok: TokenizerInfo) -> "MaskStore":
@@ -174,7 +178,8 @@ class MaskStore:
 
     # -- disk cache: one .npz per entry, written atomically, checksummed
     def _path(self, dfa_key: str, state: int) -> Path | None:
-        return self.dir / dfa_key / f"{state}.npz" if self.dir else None
+        d = self.dir
+        return d / dfa_key / f"{state}.npz" if d else None
 
     @staticmethod
     def _digest(tag: str, e: TerminalWalk) -> str:

@@ -74,7 +74,7 @@ def _load(schema):
 def schema_to_spec(schema: Any, *, whitespace: str = "flexible", max_whitespace: int = 20,
                    separators: tuple[str, str] | None = None, property_order: str = "schema",
                    lenient: bool = False, registry=None, max_compile_seconds: float = 10.0,
-                   max_configs: int = 20000, max_nodes: int = 200_000) -> GrammarSpec:
+                   max_configs: int = 20000, max_nodes: int = 200_000, draft: int | None = None) -> GrammarSpec:
     """Lower a schema to a :class:`GrammarSpec` (terminals + pushdown parser), without a tokenizer."""
     if property_order not in ("schema", "any"):
         raise ValueError("property_order must be 'schema' or 'any'")
@@ -84,7 +84,7 @@ def schema_to_spec(schema: Any, *, whitespace: str = "flexible", max_whitespace:
     old_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, 20000))
     try:
-        conv = Converter(schema, registry=registry, lenient=lenient, ctx=ctx)
+        conv = Converter(schema, registry=registry, lenient=lenient, ctx=ctx, draft=draft)
         root = conv.convert()
         deref(root)
         comp = Compiler(ctx, whitespace=whitespace, max_ws=max_whitespace, separators=separators, deadline=deadline)
@@ -121,7 +121,8 @@ def compile_json_schema(schema: Any, tok, **options):
     ``separators`` ((item, key) exact separators), ``property_order`` ("schema" |
     "any"), ``lenient`` (drop unsupported keywords; see ``g.relaxed``),
     ``registry`` (a :class:`referencing.Registry` for remote ``$ref``),
-    ``max_compile_seconds``, ``max_configs``, ``max_nodes``.
+    ``max_compile_seconds``, ``max_configs``, ``max_nodes``, ``draft`` (4, 6, 7, 2019 or
+    2020: the draft when the schema has no ``$schema``; default 2020).
     Raises :class:`SchemaError`, :class:`UnsupportedSchemaError`,
     :class:`CompileBudgetError`, :class:`EmptyLanguageError`.
     """

@@ -37,14 +37,14 @@ _DRAFTS = {
 }
 
 
-def detect_draft(schema) -> int:
+def detect_draft(schema, default: int = 2020) -> int:
     if isinstance(schema, dict):
         s = schema.get("$schema")
         if isinstance(s, str):
             for k, v in _DRAFTS.items():
                 if k in s:
                     return v
-    return 2020
+    return default
 
 
 def _spec(draft: int):
@@ -72,10 +72,10 @@ def _nonneg_int(v, ptr: str) -> int:
 
 
 class Converter:
-    def __init__(self, root, registry=None, lenient: bool = False, ctx: Ctx | None = None):
+    def __init__(self, root, registry=None, lenient: bool = False, ctx: Ctx | None = None, draft: int | None = None):
         from referencing import Registry
 
-        self.draft = detect_draft(root)
+        self.draft = detect_draft(root, draft or 2020)
         self.spec = _spec(self.draft)
         self.lenient = lenient
         self.relaxed: list[tuple[str, str]] = []
