@@ -74,7 +74,8 @@ def _load(schema):
 def schema_to_spec(schema: Any, *, whitespace: str = "flexible", max_whitespace: int = 20,
                    separators: tuple[str, str] | None = None, property_order: str = "schema",
                    lenient: bool = False, registry=None, max_compile_seconds: float = 10.0,
-                   max_configs: int = 20000, max_nodes: int = 200_000, draft: int | None = None) -> GrammarSpec:
+                   max_configs: int = 20000, max_nodes: int = 200_000, draft: int | None = None,
+                   format_assertion: bool = True) -> GrammarSpec:
     """Lower a schema to a :class:`GrammarSpec` (terminals + pushdown parser), without a tokenizer."""
     if property_order not in ("schema", "any"):
         raise ValueError("property_order must be 'schema' or 'any'")
@@ -84,14 +85,14 @@ def schema_to_spec(schema: Any, *, whitespace: str = "flexible", max_whitespace:
     old_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, 20000))
     try:
-        conv = Converter(schema, registry=registry, lenient=lenient, ctx=ctx, draft=draft)
+        conv = Converter(schema, registry=registry, lenient=lenient, ctx=ctx, draft=draft,
+                         format_assertion=format_assertion)
         root = conv.convert()
         deref(root)
         comp = Compiler(ctx, whitespace=whitespace, max_ws=max_whitespace, separators=separators, deadline=deadline)
         comp._capture = conv.any_unique
         comp.finalize(root)
-        if not comp.nonempty(root):
-            raise EmptyLanguageError("no JSON value satisfies this schema")
+        empty = not comp.nonempty(root)
         parser = SchemaParser(root, comp, comp.value_terms, order=property_order,
                               max_configs=max_configs, capture=conv.any_unique)
         if conv.any_unique:
@@ -110,7 +111,7 @@ def schema_to_spec(schema: Any, *, whitespace: str = "flexible", max_whitespace:
                                                                  property_order, lenient))
     spec = GrammarSpec(comp.terminals, frozenset(), parser, name="json_schema",
                        source_hash=hashlib.sha256(src.encode()).hexdigest(),
-                       extra={"relaxed": list(conv.relaxed)})
+                       extra={"relaxed": list(conv.relaxed), "empty": empty})
     return spec
 
 
@@ -122,7 +123,12 @@ def compile_json_schema(schema: Any, tok, **options):
     "any"), ``lenient`` (drop unsupported keywords; see ``g.relaxed``),
     ``registry`` (a :class:`referencing.Registry` for remote ``$ref``),
     ``max_compile_seconds``, ``max_configs``, ``max_nodes``, ``draft`` (4, 6, 7, 2019 or
-    2020: the draft when the schema has no ``$schema``; default 2020).
+    2020: the draft when the schema has no ``$schema``; default 2020), ``format_assertion``
+    (default True: known formats are enforced; False: ``format`` is an annotation, as the
+    2019-09/2020-12 specifications say by default).
+
+    A schema that no value satisfies (``false``, ``{"enum": []}``) compiles to a grammar
+    that accepts nothing (``g.spec.extra["empty"]``); its matcher allows no token.
     Raises :class:`SchemaError`, :class:`UnsupportedSchemaError`,
     :class:`CompileBudgetError`, :class:`EmptyLanguageError`.
     """

@@ -72,12 +72,14 @@ def _nonneg_int(v, ptr: str) -> int:
 
 
 class Converter:
-    def __init__(self, root, registry=None, lenient: bool = False, ctx: Ctx | None = None, draft: int | None = None):
+    def __init__(self, root, registry=None, lenient: bool = False, ctx: Ctx | None = None, draft: int | None = None,
+                 format_assertion: bool = True):
         from referencing import Registry
 
         self.draft = detect_draft(root, draft or 2020)
         self.spec = _spec(self.draft)
         self.lenient = lenient
+        self.format_assertion = format_assertion
         self.relaxed: list[tuple[str, str]] = []
         self.ctx = ctx or Ctx()
         self.memo: dict = {}
@@ -174,10 +176,18 @@ class Converter:
             sn = self.node(sub, resolver, f"{ptr}/dependentSchemas/{k}")
             non_obj = Typed(ALL_TYPES - {"object"})
             without = Typed({"object"}, o=ObjC(parts=(ObjPart(props={k: FALSE}),)))
-            conj.append(Union([non_obj, without, and_nodes(self.ctx, Typed({"object"}), sn)]))
+            present = Typed({"object"}, o=ObjC(required=frozenset([k])))
+            conj.append(Union([non_obj, without, and_nodes(self.ctx, present, sn)]))
         out = conj[0]
         for c in conj[1:]:
             out = and_nodes(self.ctx, out, c)
+        up = s.get("unevaluatedProperties") if self.draft >= 2019 else None
+        ui = s.get("unevaluatedItems") if self.draft >= 2019 else None
+        if up is not None or ui is not None:
+            un_p = self.node(up, resolver, f"{ptr}/unevaluatedProperties") if up is not None else None
+            un_i = self.node(ui, resolver, f"{ptr}/unevaluatedItems") if ui is not None else None
+            inner = out
+            out = Lazy(lambda: seal(self.ctx, deref(inner), un_p, un_i), ptr)
         return out
 
     def dynamic_ref(self, ref, kw: str, resolver, ptr: str):
@@ -249,7 +259,7 @@ class Converter:
                 pats = (s["pattern"],)
             fmts = ()
             f = s.get("format")
-            if isinstance(f, str) and f in FORMATS:
+            if isinstance(f, str) and f in FORMATS and self.format_assertion:
                 fmts = (f,)
             sc = StrC(mn, mx, pats, fmts)
         # numbers
@@ -317,13 +327,6 @@ class Converter:
                 items = self.node(s["additionalItems"], resolver, f"{ptr}/additionalItems")
         elif it is not None:
             items = self.node(it, resolver, f"{ptr}/items")
-        if "unevaluatedItems" in s:
-            simple = not any(k in s for k in ("allOf", "anyOf", "oneOf", "not", "if", "$ref", "$dynamicRef",
-                                               "contains", "$recursiveRef"))
-            if simple and items is None:
-                items = self.node(s["unevaluatedItems"], resolver, f"{ptr}/unevaluatedItems")
-            elif not (simple and s["unevaluatedItems"] is True):
-                self.unsupported("unevaluatedItems next to applicators", ptr, "unevaluatedItems")
         contains = ()
         if "contains" in s and self.draft >= 6:
             cn = self.node(s["contains"], resolver, f"{ptr}/contains")
@@ -356,13 +359,6 @@ class Converter:
         add = None
         if "additionalProperties" in s:
             add = self.node(s["additionalProperties"], resolver, f"{ptr}/additionalProperties")
-        if "unevaluatedProperties" in s:
-            simple = not any(k in s for k in ("allOf", "anyOf", "oneOf", "not", "if", "$ref", "$dynamicRef",
-                                               "dependentSchemas", "$recursiveRef"))
-            if simple and add is None:
-                add = self.node(s["unevaluatedProperties"], resolver, f"{ptr}/unevaluatedProperties")
-            elif not (s["unevaluatedProperties"] is True or (simple and add is not None)):
-                self.unsupported("unevaluatedProperties next to applicators", ptr, "unevaluatedProperties")
         req = s.get("required", [])
         if isinstance(req, bool):  # draft3 style
             req = []
@@ -520,3 +516,55 @@ def replace_types_only(n: Typed):
             and _obj_trivial(n.o) and not n.n.integer:
         return n
     return None
+
+
+# ----------------------------------------------------------------------------- unevaluated*
+
+
+def seal(ctx, n, un_p, un_i):
+    """Apply unevaluatedProperties/Items to a built node.
+
+    The evaluated keys/items are computed statically per alternative (a Union
+    branch, a oneOf branch, the positive side of not, ...): only annotations of
+    the alternative itself count, so a key evaluated only by *another* successful
+    anyOf branch is treated as unevaluated. That can reject a valid instance but
+    never accepts an invalid one.
+    """
+    if n is FALSE:
+        return n
+    if isinstance(n, Lazy):
+        n = deref(n)
+    if isinstance(n, Union):
+        return Union([seal(ctx, deref(b), un_p, un_i) for b in n.branches])
+    if isinstance(n, Group):
+        b = [deref(x) for x in n.branches]
+        if n.kind == "all":
+            return Group(n.kind, [seal(ctx, x, un_p, un_i) for x in b])
+        if n.kind == "oneOf":
+            # oneOf is not monotone: keep it as is and require, in parallel, that some
+            # branch passes with its own evaluated set (that branch is the unique one).
+            return Group("all", [n, Union([seal(ctx, x, un_p, un_i) for x in b])])
+        if n.kind == "not":
+            return Group("not", [seal(ctx, b[0], un_p, un_i), b[1]])
+        if n.kind == "if":
+            return Group("if", [b[0], seal(ctx, b[1], un_p, un_i), seal(ctx, b[2], un_p, un_i)])
+        return n
+    if not isinstance(n, Typed):
+        return n
+    o, a = n.o, n.a
+    if un_p is not None and "object" in n.types and not any(p.additional is not None for p in o.parts):
+        names = {}
+        pats = []
+        for p in o.parts:
+            for k in p.props:
+                names[k] = ANY
+            pats.extend((pat, ANY) for pat, _ in p.patterns)
+        part = ObjPart(names, tuple(pats), un_p)
+        o = ObjC(o.parts + (part,), o.required, o.min_props, o.max_props, o.names, o.dep_required)
+    if un_i is not None and "array" in n.types and a.items is None:
+        a = ArrC(a.prefix, un_i, a.min_items, a.max_items, a.contains, a.unique)
+    if o is n.o and a is n.a:
+        return n
+    from .ir import replace_typed
+
+    return replace_typed(n, o=o, a=a)

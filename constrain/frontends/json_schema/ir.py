@@ -227,7 +227,7 @@ def _arr_trivial(a: ArrC) -> bool:
 
 
 def _obj_trivial(o: ObjC) -> bool:
-    return all(not p.props and not p.patterns and (p.additional is None or p.additional is ANY) for p in o.parts) \
+    return all(not p.props and not p.patterns and p.additional is None for p in o.parts) \
         and not o.required and o.min_props == 0 and o.max_props is None and not o.names and not o.dep_required
 
 
@@ -309,7 +309,7 @@ def merge_typed(ctx: Ctx, a: Typed, b: Typed) -> Node:
 def _merge_arr(ctx: Ctx, x: ArrC, y: ArrC) -> ArrC:
     n = max(len(x.prefix), len(y.prefix))
     prefix = tuple(and_nodes(ctx, _or_any(x.at(i)), _or_any(y.at(i))) for i in range(n))
-    items = and_nodes(ctx, _or_any(x.items), _or_any(y.items))
+    items = None if x.items is None and y.items is None else and_nodes(ctx, _or_any(x.items), _or_any(y.items))
     return ArrC(prefix, items, max(x.min_items, y.min_items), _min_opt(x.max_items, y.max_items),
                 x.contains + y.contains, x.unique or y.unique)
 

@@ -149,7 +149,7 @@ class SchemaParser:
             acc = set()
             for cfg in state.cfgs:
                 acc |= self.cfg_cands(cfg)
-            if state.start:
+            if state.start and state.cfgs:
                 acc.add(WS)
             c = state.cands = frozenset(acc)
         return c
