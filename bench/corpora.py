@@ -162,6 +162,18 @@ _SQL_QUERIES = [
     "CREATE TABLE t (x DOUBLE PRECISION, CONSTRAINT pk PRIMARY KEY (x))",
     "DROP TABLE IF EXISTS tmp; DROP TABLE other;",
     "SeLeCt Id FrOm T wHeRe X = 1",
+    "SELECT EXTRACT(YEAR FROM order_date) AS y, COUNT(*) FROM orders "
+    "WHERE order_date > CURRENT_DATE - INTERVAL '30 days' GROUP BY 1",
+    "INSERT INTO t (a) VALUES (1) RETURNING id",
+    "UPDATE t SET a = 2 WHERE id = 3 RETURNING id, a",
+    "DELETE FROM t WHERE a IS NULL RETURNING *",
+    "CREATE UNIQUE INDEX IF NOT EXISTS idx_users_email ON users (email)",
+    "CREATE INDEX idx_orders ON orders (customer_id, created_at DESC)",
+    "ALTER TABLE users ADD COLUMN age INTEGER DEFAULT 0",
+    "ALTER TABLE users ADD CONSTRAINT uq UNIQUE (email)",
+    "ALTER TABLE users DROP COLUMN age",
+    "ALTER TABLE users RENAME TO customers",
+    "ALTER TABLE users RENAME COLUMN name TO full_name",
 ]
 
 

@@ -560,6 +560,10 @@ SQL_INVALID = [
     "SELECT a b c FROM t",
     "SELECT * FROM t WHERE a BETWEEN 1",
     "SELECT * FROM t WHERE a = 1 1",
+    "CREATE INDEX ON t (a)",
+    "ALTER TABLE t ADD",
+    "SELECT EXTRACT(YEAR order_date) FROM t",
+    "DELETE FROM t RETURNING",
 ]
 
 
