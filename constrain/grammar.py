@@ -50,6 +50,38 @@ State = tuple  # (pstate, uid, started, acc, pending, lexeme)
 TERMINATED = ("<terminated>",)
 
 
+class _Tracker:
+    """Read tracking for stack-suffix mask caching (see :meth:`CompiledGrammar.mask`).
+
+    A parser opts in with ``signature(state, k)``, ``track_push()``,
+    ``track_pop(state) -> k`` and ``track_note(state, k)`` (the LALR parser
+    does); a wrapper whose states are tuples ``(inner_state, *extras)`` around
+    such a parser (``.inner``) is handled here, its extras kept whole in the key.
+    """
+
+    def __init__(self, parser):
+        if hasattr(parser, "signature"):
+            self.base, self.unwrap = parser, False
+        elif hasattr(getattr(parser, "inner", None), "signature"):
+            self.base, self.unwrap = parser.inner, True
+        else:
+            raise TypeError("parser does not support read tracking")
+
+    def signature(self, state, k):
+        if self.unwrap:
+            return (self.base.signature(state[0], k), state[1:])
+        return self.base.signature(state, k)
+
+    def push(self) -> None:
+        self.base.track_push()
+
+    def pop(self, state) -> int:
+        return self.base.track_pop(state[0] if self.unwrap else state)
+
+    def note(self, state, k: int) -> None:
+        self.base.track_note(state[0] if self.unwrap else state, k)
+
+
 @dataclass
 class CompileOptions:
     max_compile_seconds: float = 30.0
@@ -108,9 +140,13 @@ class CompiledGrammar:
         for s in self.stop_ids:
             self.stop_bits[s >> 5] |= np.uint32(1 << (s & 31))
         self._masks: OrderedDict = OrderedDict()
-        self._feedable: dict = {}
+        self._ks: dict = {}
         self._fresh: dict = {}
         self._accepting: dict = {}
+        try:
+            self._tracker: _Tracker | None = _Tracker(self.parser)
+        except TypeError:
+            self._tracker = None
         self.stats = {"mask_hits": 0, "mask_misses": 0}
         self.relaxed: list = list(spec.extra.get("relaxed", []))
 
@@ -143,11 +179,8 @@ class CompiledGrammar:
         """Could the parser take terminal t here (its value still unknown)?"""
         if t in self.ignore:
             return True
-        key = (p, t)
-        got = self._feedable.get(key)
-        if got is None:
-            got = self._feedable[key] = self.parser.feed(p, (t,), None) is not None
-        return got
+        # not cached here: the parser's own caches record what they read (see mask())
+        return self.parser.feed(p, (t,), None) is not None
 
     def feed_lexeme(self, p: Hashable, terms: tuple[int, ...], value: bytes) -> Hashable | None:
         if terms[0] in self.ignore:
@@ -219,37 +252,76 @@ class CompiledGrammar:
             return True
         got = self._accepting.get(state)
         if got is None:
-            if not state[2]:
-                got = bool(self.parser.accepts_end(state[0]))
-            else:
-                b = self.backup(state)
-                got = b is not None and self.is_accepting(b)
-            self._accepting[state] = got
+            got = self._accepting[state] = self._accepting_now(state)
+            if len(self._accepting) > 100_000:
+                self._accepting.clear()
         return got
+
+    def _accepting_now(self, state: State) -> bool:
+        if not state[2]:
+            return bool(self.parser.accepts_end(state[0]))
+        b = self.backup(state)
+        return b is not None and self._accepting_now(b)
 
     # ---------------------------------------------------------------- masks
     def mask(self, state: State) -> np.ndarray:
         """Packed mask of the tokens allowed after ``state`` (stop tokens included when accepting).
 
         The returned array is shared with the cache: copy it before writing.
+
+        Caching: a mask depends on the parser stack only through the cells its
+        computation read. With a tracking parser we record how many top cells
+        ``k`` were read and key the mask by (lexer state, top-k cells), so
+        stacks that differ deeper down share it exactly; JSON and code revisit
+        the same local contexts at many nesting depths.
         """
-        cache = self._masks
-        m = cache.get(state)
-        if m is not None:
-            self.stats["mask_hits"] += 1
-            cache.move_to_end(state)
-            return m
-        self.stats["mask_misses"] += 1
         if state is TERMINATED:
-            m = self.stop_bits
-        else:
-            m = self._token_mask(state)
-            if self.is_accepting(state):
-                m = m | self.stop_bits
-        cache[state] = m
+            return self.stop_bits
+        cache, tr = self._masks, self._tracker
+        if tr is None:
+            m = cache.get(state)
+            if m is not None:
+                self.stats["mask_hits"] += 1
+                cache.move_to_end(state)
+                return m
+            self.stats["mask_misses"] += 1
+            m = self._full_mask(state)
+            self._remember(state, m)
+            return m
+        p, lex = state[0], state[1:]
+        head = (lex, tr.signature(p, 1))
+        ks = self._ks.get(head)
+        if ks:
+            for k in ks:
+                key = (lex, k, tr.signature(p, k))
+                m = cache.get(key)
+                if m is not None:
+                    self.stats["mask_hits"] += 1
+                    cache.move_to_end(key)
+                    tr.note(p, k)
+                    return m
+        self.stats["mask_misses"] += 1
+        tr.push()
+        try:
+            m = self._full_mask(state)
+        finally:
+            k = tr.pop(p)
+        self._remember((lex, k, tr.signature(p, k)), m)
+        if not ks or k not in ks:
+            self._ks[head] = tuple(sorted((ks or ()) + (k,)))
+        return m
+
+    def _full_mask(self, state: State) -> np.ndarray:
+        m = self._token_mask(state)
+        if self._accepting_now(state):
+            m = m | self.stop_bits
+        return m
+
+    def _remember(self, key, m: np.ndarray) -> None:
+        cache = self._masks
+        cache[key] = m
         if len(cache) > self.options.mask_cache_size:
             cache.popitem(last=False)
-        return m
 
     def _token_mask(self, state: State) -> np.ndarray:
         p, uid, started, acc, pending, lex = state

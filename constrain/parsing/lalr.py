@@ -60,15 +60,49 @@ class LALRParser:
         self._cands = [frozenset(a) for a in self.action]
         self._reset_caches()
 
+    # ---------------------------------------------------------------- read tracking
+    # The engine caches masks by the *top k cells* of the stack that the mask's
+    # computation actually read, so two stacks that differ only below those
+    # cells share the mask exactly. ``_low`` is the lowest depth read so far.
+
+    def track_push(self) -> None:
+        self._frames.append(self._low)
+        self._low = 1 << 60
+
+    def track_pop(self, node: Node) -> int:
+        """End a tracked computation on ``node``: how many top cells it read (>= 1)."""
+        low = self._low
+        outer = self._frames.pop()
+        self._low = min(outer, low)
+        return max(1, node.depth - low + 1) if low <= node.depth else 1
+
+    def track_note(self, node: Node, k: int) -> None:
+        """Record that the top ``k`` cells of ``node`` were relied on (a cache hit)."""
+        d = node.depth - k + 1
+        if d < self._low:
+            self._low = d
+
+    def signature(self, node: Node, k: int) -> tuple:
+        out = []
+        n = node
+        for _ in range(k):
+            if n is None:
+                break
+            out.append(n.state)
+            n = n.parent
+        return tuple(out)
+
     def _reset_caches(self) -> None:
         # nodes are interned and never freed while the parser lives, so id() keys are stable
         self._nodes: dict[tuple[int, int], Node] = {}
         self._root = Node(self.start_state, None)
         self._feed_cache: dict[tuple[int, int], Node | None] = {}
-        self._end_cache: dict[int, bool] = {}
+        self._end_cache: dict[int, tuple[bool, int]] = {}
+        self._low = 1 << 60
+        self._frames: list[int] = []
 
     def __getstate__(self):
-        d = {k: v for k, v in self.__dict__.items() if k not in ("_nodes", "_root", "_feed_cache", "_end_cache")}
+        d = {k: v for k, v in self.__dict__.items() if k not in ("_nodes", "_root", "_feed_cache", "_end_cache", "_low", "_frames")}
         return d
 
     def __setstate__(self, d):
@@ -88,30 +122,34 @@ class LALRParser:
         return self._root
 
     def candidates(self, node: Node) -> frozenset[int]:
+        if node.depth < self._low:
+            self._low = node.depth
         return self._cands[node.state]
 
     def feed(self, node: Node, terms: Sequence[int], lexeme: bytes | None = None) -> Node | None:
-        term = terms[0]
-        key = (id(node), term)
-        try:
-            return self._feed_cache[key]
-        except KeyError:
-            pass
-        out = self._feed(node, term)
-        self._feed_cache[key] = out
-        return out
+        key = (id(node), terms[0])
+        got = self._feed_cache.get(key)
+        if got is None:
+            got = self._feed_cache[key] = self._feed(node, terms[0])
+        if got[1] < self._low:
+            self._low = got[1]
+        return got[0]
 
-    def _feed(self, node: Node, term: int) -> Node | None:
+    def _feed(self, node: Node, term: int) -> tuple[Node | None, int]:
+        """(new top, lowest depth read)."""
+        low = node.depth
         while True:
             entry = self.action[node.state].get(term)
             if entry is None:
-                return None
+                return None, low
             shift, arg = entry
             if shift:
                 if node.depth >= self.max_depth:
-                    return None
-                return self._push(arg, node)
+                    return None, low
+                return self._push(arg, node), low
             node = self._reduce(node, arg)
+            if node.parent is not None and node.parent.depth < low:
+                low = node.parent.depth
 
     def _reduce(self, node: Node, rule: tuple[int, str]) -> Node:
         size, origin = rule
@@ -124,13 +162,18 @@ class LALRParser:
         got = self._end_cache.get(key)
         if got is None:
             got = self._end_cache[key] = self._accepts_end(node)
-        return got
+        if got[1] < self._low:
+            self._low = got[1]
+        return got[0]
 
-    def _accepts_end(self, node: Node) -> bool:
+    def _accepts_end(self, node: Node) -> tuple[bool, int]:
+        low = node.depth
         while True:
             entry = self.end_action[node.state]
             if entry is None or entry[0]:
-                return False
+                return False, low
             node = self._reduce(node, entry[1])
+            if node.parent is not None and node.parent.depth < low:
+                low = node.parent.depth
             if node.state == self.end_state:
-                return True
+                return True, low
