@@ -152,6 +152,38 @@ def test_first_match_is_longest_match(name):
     assert checked > 100
 
 
+def _lark_order(t):
+    """lark's lexer tries terminals in this order (lark.lexer.BasicLexer)."""
+    return (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", GRAMMARS)
+def test_lark_alternation_order_agrees_with_longest_match(name):
+    """In every LR state, for candidate terminals A tried before B by lark, no B-lexeme
+    may have a proper prefix in L(A) -- else lark cuts A where longest match takes B.
+    Pairs where the regex A matches the string B whole are lark's "unless" (keywords)."""
+    lk = parser(name)
+    terms = {t.name: t for t in lk.terminals}
+    fsms = {n: f for n, (_, _, f) in terminal_fsms(name).items()}
+    extra = set(lk.ignore_tokens) | set(getattr(lk.options.postlex, "always_accept", ()) or ())
+    pairs = set()
+    for acts in lk.parser.parser.parser.parse_table.states.values():
+        cands = sorted((terms[n] for n in set(acts) | extra if n in terms), key=_lark_order)
+        pairs.update((a.name, b.name) for i, a in enumerate(cands) for b in cands[i + 1:])
+    anyplus = _fsm(r"[\s\S]+")
+    issues = []
+    for an, bn in sorted(pairs):
+        a, b = terms[an], terms[bn]
+        if b.pattern.type == "str" and a.pattern.type == "re":
+            if re.fullmatch(a.pattern.to_regexp(), b.pattern.value, re.I if "i" in a.pattern.flags else 0):
+                continue
+        if not fsms[an].concatenate(anyplus).intersection(fsms[bn]).empty():
+            issues.append((an, bn))
+    assert len(pairs) > 20
+    assert not issues
+
+
 def test_sql_keywords_are_defined_before_ident():
     """On a keyword/identifier tie the engine prefers the earlier terminal; lark's
     "unless" rule prefers the keyword. Keywords therefore come first."""
