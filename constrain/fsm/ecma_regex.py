@@ -9,7 +9,7 @@ the pattern into a small AST over code points, then emit it for a given
   and for interegular), and
 * :func:`to_json_body` -- the body of a JSON string literal whose *decoded*
   value is in the language: every character class becomes the alternation of
-  its JSON encodings (raw character, short escape, ``\\u00XX`` for controls).
+  its JSON encodings (raw character or short escape; see json_char_regex).
 
 Supported: literals, escapes (``\\d \\w \\s`` and negations, ``\\xHH``,
 ``\\uHHHH``, ``\\u{...}``, ``\\cX``, control escapes, identity escapes),
@@ -445,9 +445,11 @@ _SHORT_CH = {0x22: '"', 0x5C: "\\\\", 0x2F: "/", 8: "b", 12: "f", 10: "n", 13: "
 def json_char_regex(s: CharSet) -> str:
     """Regex for the JSON string-literal encodings of one character from ``s``.
 
-    Raw characters except ``"``, ``\\\\`` and controls; short escapes; ``\\u00XX``
-    for the other controls. (``\\uXXXX`` escapes of ordinary characters are not
-    produced: json.dumps never writes them with ensure_ascii=False.)
+    Raw characters except ``"``, ``\\\\`` and controls, and the short escapes
+    (``\\" \\\\ \\/ \\b \\f \\n \\r \\t``). ``\\uXXXX`` escapes are not part of the
+    language (json.dumps with ensure_ascii=False writes them only for the rare
+    control characters without a short escape; leaving them out keeps the
+    per-character DFA at three states, which matters for length-bounded strings).
     """
     raw = cs_minus(s, cs((0, 0x1F), (0x22, 0x22), (0x5C, 0x5C)))
     alts = []
@@ -458,12 +460,6 @@ def json_char_regex(s: CharSet) -> str:
         alts.append("\\\\" + short)
     elif short:
         alts.append("\\\\[" + short + "]")
-    ctl = [c for c in range(0x20) if cs_has(s, c)]
-    if len(ctl) == 0x20:
-        alts.append("\\\\u00[01][0-9a-fA-F]")
-    elif ctl:
-        hexes = sorted({f"{c:04x}" for c in ctl})
-        alts.append("\\\\u00(?:" + "|".join(_hexcase(h[2:]) for h in hexes) + ")")
     if not alts:
         raise RegexError("empty character class")
     return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"

@@ -17,16 +17,18 @@ Design choices and their cost:
   raises :class:`CompileBudgetError`.
 * **Value checks at lexeme ends.** What a regex cannot say (``multipleOf``
   other than powers of ten, several ``pattern``/``format`` on one string,
-  ``pattern`` together with ``min/maxLength``, ``uniqueItems``, ``oneOf``/``not``
+  ``pattern`` together with ``min/maxLength``, ``maxLength`` above 32 (a longer
+  bounded repeat costs seconds in interegular), ``uniqueItems``, ``oneOf``/``not``
   decisions, ``maxContains``) is checked when the lexeme or value completes.
   Accept/reject stays exact; but a prefix may be allowed that no completion
-  satisfies (e.g. a 300-char string under ``pattern`` + ``maxLength: 200``).
-  Lengths alone, ranges, integer/decimal steps, enums, formats, key sets,
+  satisfies (e.g. a 300-char string under ``maxLength: 200``).
+  ``maxLength`` <= 32, ranges, integer/decimal steps, enums, formats, key sets,
   required/min/maxProperties and min/maxItems are in the regexes/candidates,
   so they never dead-end.
-* **Strings** are matched in their JSON encoding: raw characters, short escapes
-  and ``\\u00XX`` for controls (what ``json.dumps(..., ensure_ascii=False)``
-  writes). ``\\uXXXX`` escapes of other characters are not generated/accepted.
+* **Strings** are matched in their JSON encoding: raw characters and the short
+  escapes (what ``json.dumps(..., ensure_ascii=False)`` writes, except for the
+  rare control characters it spells ``\\u00XX``). ``\\uXXXX`` escapes are not
+  generated/accepted: a smaller language, never a looser one.
   Keys are decoded before dispatch, so an escaped spelling of a known key is
   treated as that key (never as an "additional" one).
 * **Numbers**: ranges are exact regexes (no exponent unless the bounds are
@@ -36,8 +38,9 @@ Design choices and their cost:
   none; any other string is a custom regex; ``separators=(item, key)`` fixes
   the separators exactly (e.g. ``(", ", ": ")``).
 * **Property order**: ``"schema"`` (default: known properties in schema
-  order, optional ones may be skipped, additional ones after) or ``"any"``;
-  ``required`` is tracked in both.
+  order, optional ones may be skipped, additional ones anywhere) or ``"any"``;
+  ``required`` is tracked in both. (With combinators each branch orders the
+  properties it knows.)
 """
 from __future__ import annotations
 

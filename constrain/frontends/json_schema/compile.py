@@ -14,7 +14,7 @@ from ...parsing.base import Terminal
 from .ir import ANY, FALSE, ArrC, Ctx, Group, Lazy, Node, Typed, Union, and_nodes, deref, jkey
 from .parser import COLON, COMMA, FALSE_T, LBRACE, LBRACK, NULL, RBRACE, RBRACK, TRUE, WS, _decode_string, _num_key
 
-LEN_REGEX_LIMIT = 64  # longer maxLength is checked when the string ends (see package docs)
+LEN_REGEX_LIMIT = 32  # longer maxLength is checked when the string ends (see package docs)
 ENUM_RANGE_LIMIT = 256  # bounded ranges with multipleOf are enumerated up to this many values
 
 
@@ -173,7 +173,7 @@ class ObjInfo:
 
     def new_last(self, last, name):
         i = self.idx.get(name)
-        return len(self.order) if i is None else i
+        return last if i is None else i  # additional keys may sit anywhere
 
     def new_req(self, req, seen, name):
         r = req - {name}
@@ -192,8 +192,6 @@ class ObjInfo:
         i = self.idx.get(name)
         if i is None:
             if not self.generic or not self.name_ok(name):
-                return False
-            if order == "schema" and any(r in self.idx and self.idx[r] > last for r in req):
                 return False
         elif order == "schema":
             if i <= last:
@@ -221,8 +219,6 @@ class ObjInfo:
                     acc.add(self.lit[k])
             if self.generic_term is not None:
                 ok = self.max is None or count + 1 + len(req) <= self.max
-                if order == "schema" and any(r in self.idx and self.idx[r] > last for r in req):
-                    ok = False
                 if ok:
                     acc.add(self.generic_term)
             got = self._cands[key] = frozenset(acc)

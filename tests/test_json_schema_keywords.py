@@ -1,0 +1,226 @@
+"""Per keyword family: instances that must be accepted and instances that must be rejected.
+
+The instances are serialised with json.dumps (", " and ": " separators, as MaskBench
+does) and run through the reference lexer in json_schema_harness (the engine's
+lexing rules over the emitted terminals). Every expectation is also checked against
+the ``jsonschema`` package, so a wrong expectation fails loudly too.
+"""
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+
+from json_schema_harness import Harness
+
+CASES = [
+    # ------------------------------------------------------------------ types
+    ("type", {"type": "integer"}, [1, -5, 0, 10**20, 1.0], [1.5, "1", None, True, [], {}]),
+    ("type-array", {"type": ["string", "null"]}, ["a", None, ""], [1, False, [], {}]),
+    ("number", {"type": "number"}, [1, -2.5, 1e-7, 3.25e20, 0], ["x", None, [1]]),
+    ("boolean", {"type": "boolean"}, [True, False], [0, 1, "true", None]),
+    ("null", {"type": "null"}, [None], [0, False, "", []]),
+    ("true-schema", True, [1, "x", None, [1, {"a": 2}], {"b": [None]}], []),
+    ("enum", {"enum": ["red", "green", 3, None, [1, 2], {"a": 1}]},
+     ["red", "green", 3, 3.0, None, [1, 2], {"a": 1}], ["blue", 4, [1], [2, 1], {"a": 2}, {"a": 1, "b": 1}, False]),
+    ("const", {"const": {"k": [1, "x"]}}, [{"k": [1, "x"]}], [{"k": [1]}, {"k": [1, "x"], "j": 0}, [1, "x"]]),
+    ("const-bool-vs-int", {"const": False}, [False], [0, None]),
+    ("nullable", {"type": "string", "nullable": True}, ["a", None], [1]),
+    # ------------------------------------------------------------------ strings
+    ("minLength", {"type": "string", "minLength": 2}, ["ab", "abc", "ü€"], ["", "a", "€"]),
+    ("maxLength", {"type": "string", "maxLength": 3}, ["", "abc", "a\"b", "日本語"], ["abcd", "日本語x"]),
+    ("maxLength-long", {"type": "string", "maxLength": 100}, ["x" * 100, ""], ["x" * 101]),
+    ("minLength-huge", {"type": "string", "minLength": 40}, ["y" * 40], ["y" * 39]),
+    ("pattern-search", {"type": "string", "pattern": "a[0-9]"}, ["a1", "xxa9yy"], ["a", "b1", "A1"]),
+    ("pattern-anchored", {"type": "string", "pattern": "^[A-Z]{2}-\\d+$"}, ["AB-1", "XY-123"], ["AB-", "ab-1", "AB-1x"]),
+    ("pattern+length", {"type": "string", "pattern": "^a", "maxLength": 3}, ["a", "abc"], ["abcd", "b"]),
+    ("pattern-repeat+length", {"type": "string", "pattern": "^[a-z]+$", "minLength": 2, "maxLength": 4},
+     ["ab", "abcd"], ["a", "abcde", "aB"]),
+    ("pattern-escapes", {"type": "string", "pattern": "^[\\\\\"/]+$"}, ["\\", "\"/\\"], ["a", ""]),
+    ("pattern-alt-anchor", {"type": "string", "pattern": "^$|^x+$"}, ["", "xx"], ["y", "xy"]),
+    ("format-date", {"type": "string", "format": "date"}, ["2024-02-29", "1999-12-31"], ["2024-13-01", "24-01-01", "x"]),
+    ("format-date-time", {"type": "string", "format": "date-time"}, ["2024-01-01T10:00:00Z", "2024-01-01T10:00:00.5+02:00"],
+     ["2024-01-01", "2024-01-01T25:00:00Z"]),
+    ("format-uuid", {"format": "uuid"}, ["12345678-1234-1234-1234-123456789abc", 5], ["12345678-1234-1234-1234-123456789ab"]),
+    ("format-ipv4", {"type": "string", "format": "ipv4"}, ["192.168.0.1", "0.0.0.0"], ["256.1.1.1", "1.2.3"]),
+    ("format-email", {"type": "string", "format": "email"}, ["a.b@example.com"], ["no-at-sign", "a@"]),
+    ("format-unknown", {"type": "string", "format": "my-format"}, ["anything"], [1]),
+    # ------------------------------------------------------------------ numbers
+    ("minimum", {"type": "integer", "minimum": 3}, [3, 4, 100], [2, -3, 0]),
+    ("maximum-excl", {"type": "number", "exclusiveMaximum": 2.5}, [2.49, -7, 0], [2.5, 2.51, 3]),
+    ("range", {"type": "number", "minimum": -1.5, "maximum": 10}, [-1.5, 0, 10, 9.99, -1.25], [-1.51, 10.01, 11]),
+    ("range-int", {"type": "integer", "minimum": 10, "maximum": 255}, [10, 99, 255], [9, 256, 1000, -10]),
+    ("multipleOf-int", {"type": "integer", "multipleOf": 7}, [0, 7, 49, -14], [1, 50]),
+    ("multipleOf-dec", {"type": "number", "multipleOf": 0.01}, [1.25, 3, 0.1], [1.255, 0.001]),
+    ("multipleOf-0.5", {"type": "number", "multipleOf": 0.5, "minimum": 0, "maximum": 3}, [0, 0.5, 3, 2.5], [0.25, 3.5, -0.5]),
+    ("min-zero-exp", {"type": "number", "minimum": 0}, [0, 1e-7, 2.5e20, 0.0], [-1e-7, -1]),
+    ("draft4-exclusive", {"$schema": "http://json-schema.org/draft-04/schema#", "type": "number", "minimum": 5,
+                          "exclusiveMinimum": True}, [5.1, 6], [5, 4]),
+    # ------------------------------------------------------------------ objects
+    ("properties", {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "string"}}},
+     [{}, {"a": 1}, {"a": 1, "b": "x"}, {"c": [1]}], [{"a": "x"}, {"b": 2}, []]),
+    ("required", {"type": "object", "properties": {"a": {}, "b": {}}, "required": ["a", "b"]},
+     [{"a": 1, "b": 2}], [{"a": 1}, {"b": 1}, {}]),
+    ("additional-false", {"type": "object", "properties": {"a": {}}, "additionalProperties": False},
+     [{}, {"a": 1}], [{"b": 1}, {"a": 1, "b": 2}]),
+    ("additional-schema", {"type": "object", "properties": {"a": {}}, "additionalProperties": {"type": "integer"}},
+     [{"a": "x", "b": 1}, {"z": 2}], [{"b": "x"}]),
+    ("patternProperties", {"type": "object", "patternProperties": {"^x-": {"type": "string"}},
+                           "additionalProperties": False}, [{"x-a": "1"}, {}], [{"x-a": 1}, {"y": "1"}]),
+    ("propertyNames", {"type": "object", "propertyNames": {"maxLength": 3}}, [{"abc": 1}, {}], [{"abcd": 1}]),
+    ("min/maxProperties", {"type": "object", "minProperties": 1, "maxProperties": 2},
+     [{"a": 1}, {"a": 1, "b": 2}], [{}, {"a": 1, "b": 2, "c": 3}]),
+    ("dependentRequired", {"dependentRequired": {"a": ["b"]}}, [{"a": 1, "b": 2}, {"b": 1}, {}], [{"a": 1}]),
+    ("dependentSchemas", {"dependentSchemas": {"a": {"required": ["c"]}}}, [{"a": 1, "c": 2}, {"b": 1}], [{"a": 1}]),
+    ("dependencies-draft7", {"$schema": "http://json-schema.org/draft-07/schema#",
+                             "dependencies": {"a": ["b"], "c": {"properties": {"d": {"type": "integer"}}}}},
+     [{"a": 1, "b": 1}, {"c": 1, "d": 2}, {"d": "x"}], [{"a": 1}, {"c": 1, "d": "x"}]),
+    ("escaped-key", {"type": "object", "properties": {"a\"b": {"type": "integer"}}, "additionalProperties": False},
+     [{"a\"b": 1}], [{"a\"b": "x"}, {"ab": 1}]),
+    ("unevaluatedProperties", {"properties": {"a": {}}, "allOf": [{"properties": {"b": {}}}],
+                               "unevaluatedProperties": False}, [{"a": 1, "b": 2}], [{"a": 1, "c": 3}]),
+    # ------------------------------------------------------------------ arrays
+    ("items", {"type": "array", "items": {"type": "integer"}}, [[], [1, 2, 3]], [[1, "x"], ["a"], {}]),
+    ("prefixItems", {"type": "array", "prefixItems": [{"type": "string"}, {"type": "integer"}], "items": False},
+     [[], ["a"], ["a", 1]], [[1], ["a", 1, 2], ["a", "b"]]),
+    ("draft7-items-array", {"$schema": "http://json-schema.org/draft-07/schema#", "items": [{"type": "string"}],
+                            "additionalItems": {"type": "integer"}}, [["a", 1, 2], []], [["a", "b"], [1]]),
+    ("min/maxItems", {"type": "array", "minItems": 1, "maxItems": 2}, [[1], [1, 2]], [[], [1, 2, 3]]),
+    ("contains", {"type": "array", "contains": {"type": "string"}, "minContains": 2, "maxContains": 3},
+     [["a", "b"], [1, "a", "b", "c"]], [["a"], [1, 2], ["a", "b", "c", "d"]]),
+    ("uniqueItems", {"type": "array", "uniqueItems": True},
+     [[1, 2], [[1], [2]], [{"a": 1}, {"a": 2}], [1, "1"], [0, False]],
+     [[1, 1], [1, 1.0], [[1, 2], [1, 2]], [{"a": 1, "b": 2}, {"b": 2, "a": 1}]]),
+    # ------------------------------------------------------------------ combinators
+    ("anyOf", {"anyOf": [{"type": "string", "maxLength": 2}, {"type": "integer"}]}, ["ab", 5], ["abc", 1.5, None]),
+    ("oneOf-disjoint", {"oneOf": [{"type": "string"}, {"type": "integer"}]}, ["a", 1], [None, 1.5]),
+    ("oneOf-overlap", {"oneOf": [{"type": "integer"}, {"minimum": 2}]}, [1, 2.5, "x"], [2, 3]),
+    ("oneOf-objects", {"oneOf": [{"required": ["a"]}, {"required": ["b"]}]}, [{"a": 1}, {"b": 1}], [{"a": 1, "b": 2}, {}]),
+    ("allOf", {"allOf": [{"type": "string", "minLength": 2}, {"type": "string", "maxLength": 3}]},
+     ["ab", "abc"], ["a", "abcd", 1]),
+    ("allOf-objects", {"allOf": [{"properties": {"a": {"type": "integer"}}, "required": ["a"]},
+                                 {"properties": {"a": {"minimum": 5}, "b": {"type": "string"}}}]},
+     [{"a": 5}, {"a": 9, "b": "x"}], [{"a": 4}, {"b": "x"}, {"a": 6, "b": 1}]),
+    ("not-type", {"not": {"type": "string"}}, [1, None, [], {}], ["a"]),
+    ("not-const", {"type": "string", "not": {"const": "x"}}, ["y", "xx"], ["x"]),
+    ("not-object", {"type": "object", "not": {"required": ["a"]}}, [{}, {"b": 1}], [{"a": 1}]),
+    ("if-then-else", {"if": {"properties": {"k": {"const": "n"}}}, "then": {"properties": {"v": {"type": "number"}}},
+                      "else": {"properties": {"v": {"type": "string"}}}},
+     [{"k": "n", "v": 1}, {"k": "s", "v": "x"}], [{"k": "n", "v": "x"}, {"k": "s", "v": 1}]),
+    # ------------------------------------------------------------------ references
+    ("ref-defs", {"$defs": {"pos": {"type": "integer", "minimum": 1}}, "type": "array", "items": {"$ref": "#/$defs/pos"}},
+     [[1, 2]], [[0], ["x"]]),
+    ("ref-recursive", {"type": "object", "properties": {"v": {"type": "integer"}, "next": {"$ref": "#"}},
+                       "required": ["v"], "additionalProperties": False},
+     [{"v": 1}, {"v": 1, "next": {"v": 2, "next": {"v": 3}}}], [{"v": 1, "next": {}}, {"v": 1, "next": {"v": "x"}}]),
+    ("ref-draft7-siblings-ignored", {"$schema": "http://json-schema.org/draft-07/schema#",
+                                     "definitions": {"s": {"type": "string"}}, "$ref": "#/definitions/s", "maxLength": 1},
+     ["abc"], [1]),
+    ("ref-anchor", {"$defs": {"a": {"$anchor": "pos", "minimum": 0}}, "$ref": "#pos"}, [1], [-1]),
+    ("ref-id", {"$id": "http://example.com/root.json", "$defs": {"a": {"$id": "item.json", "type": "integer"}},
+                "items": {"$ref": "item.json"}}, [[1]], [["x"]]),
+]
+
+
+# expectations not checked against jsonschema: OpenAPI `nullable` (jsonschema ignores it) and
+# formats (jsonschema's checkers are looser than the RFC shapes we enforce)
+NO_ORACLE = {"nullable"}
+
+
+@pytest.mark.parametrize("name,schema,good,bad", CASES, ids=[c[0] for c in CASES])
+def test_keyword_family(name, schema, good, bad):
+    if name not in NO_ORACLE and not name.startswith("format"):
+        validator = jsonschema.validators.validator_for(schema)(schema)
+        for v in good:
+            assert validator.is_valid(v), f"test expectation wrong: {v!r} should be valid"
+        for v in bad:
+            assert not validator.is_valid(v), f"test expectation wrong: {v!r} should be invalid"
+    for order in ("schema", "any"):
+        h = Harness(schema, property_order=order)
+        for v in good:
+            assert h.accepts_value(v), f"{name}: valid instance rejected ({order}): {json.dumps(v)}"
+        for v in bad:
+            assert not h.accepts_value(v), f"{name}: invalid instance accepted ({order}): {json.dumps(v)}"
+
+
+def test_whitespace_modes():
+    s = {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "integer"}}}}
+    flex = Harness(s)
+    assert flex.accepts('{"a": [1, 2]}')
+    assert flex.accepts('{\n  "a" : [ 1 ,\n 2 ]\n}\n')
+    assert not flex.accepts('{"a": [1, 2]}' + " " * 30)  # bounded
+    compact = Harness(s, whitespace="compact")
+    assert compact.accepts('{"a":[1,2]}')
+    assert not compact.accepts('{"a": [1,2]}')
+    seps = Harness(s, separators=(", ", ": "), whitespace="compact")
+    assert seps.accepts('{"a": [1, 2]}')
+    assert not seps.accepts('{"a":[1,2]}')
+    custom = Harness(s, whitespace="[ ]?")
+    assert custom.accepts('{ "a": [1, 2] }')
+    assert not custom.accepts('{\n"a":[1]}')
+
+
+def test_property_order():
+    s = {"type": "object", "properties": {"a": {}, "b": {}, "c": {}}, "required": ["a", "c"]}
+    schema_order = Harness(s)
+    assert schema_order.accepts_value({"a": 1, "b": 2, "c": 3})
+    assert schema_order.accepts_value({"a": 1, "c": 3})
+    assert schema_order.accepts_value({"a": 1, "c": 3, "zz": 0})
+    assert schema_order.accepts_value({"zz": 0, "a": 1, "c": 3})
+    assert not schema_order.accepts_value({"c": 3, "a": 1})
+    anyo = Harness(s, property_order="any")
+    assert anyo.accepts_value({"c": 3, "a": 1})
+    assert anyo.accepts_value({"zz": 0, "c": 3, "b": 1, "a": 1})
+    assert not anyo.accepts_value({"c": 3, "b": 1})
+    assert not anyo.accepts('{"a": 1, "a": 2, "c": 3}')  # duplicate keys
+
+
+def test_prefix_viability_required():
+    """After a prefix the candidates never let the object close before `required` is met."""
+    s = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["b"],
+         "additionalProperties": False}
+    h = Harness(s, whitespace="compact")
+    p = h.parser
+    st = p.start()
+    from constrain.frontends.json_schema.parser import COMMA, LBRACE, RBRACE
+
+    st = p.feed(st, (LBRACE,), b"")
+    assert RBRACE not in p.candidates(st)
+    lit_a = [i for i, t in enumerate(h.spec.terminals) if t.literal == b'"a"'][0]
+    st = p.feed(st, (lit_a,), b'"a"')
+    st = p.feed(st, (h.spec.terminals.index(next(t for t in h.spec.terminals if t.name == "':'")),), b"")
+    num = sorted(p.candidates(st))[0]
+    st = p.feed(st, (num,), b"1")
+    cands = p.candidates(st)
+    assert RBRACE not in cands and COMMA in cands
+
+
+def test_lenient_and_relaxed():
+    from constrain.frontends.json_schema import schema_to_spec
+    from constrain import UnsupportedSchemaError
+
+    s = {"type": "string", "pattern": "(?=a)b"}
+    with pytest.raises(UnsupportedSchemaError) as e:
+        schema_to_spec(s)
+    assert e.value.keyword == "pattern"
+    s2 = {"type": "object", "properties": {"x": {"$dynamicRef": "#meta"}},
+          "$defs": {"a": {"$dynamicAnchor": "meta"}, "b": {"$id": "b.json", "$dynamicAnchor": "meta"}}}
+    with pytest.raises(UnsupportedSchemaError) as e2:
+        schema_to_spec(s2)
+    assert "/properties/x" in e2.value.pointer
+    spec = schema_to_spec(s2, lenient=True)
+    assert spec.extra["relaxed"] and spec.extra["relaxed"][0][1] == "$dynamicRef"
+
+
+def test_format_annotation_option():
+    s = {"type": "string", "format": "date"}
+    assert not Harness(s).accepts_value("yesterday")
+    assert Harness(s, format_assertion=False).accepts_value("yesterday")
+
+
+def test_empty_language_compiles_to_nothing():
+    for s in (False, {"enum": []}, {"not": {}}, {"type": "integer", "minimum": 5, "maximum": 4}):
+        h = Harness(s)
+        assert h.spec.extra["empty"]
+        assert not h.accepts_value(1) and not h.accepts_value(None)
