@@ -71,8 +71,9 @@ def _parse_ids(spec: str | None) -> list[str] | None:
 
 def run(engines: list[str], cases: list[dict], *, jobs: int, timeout: float, mem_gb: float | None,
         engine_opts: dict[str, dict], progress: bool = True,
-        engine_timeouts: dict[str, float] | None = None) -> dict[str, dict]:
-    """Run every (case, engine); returns per engine: results list and token-time arrays."""
+        engine_timeouts: dict[str, float] | None = None, stream: Path | None = None) -> dict[str, dict]:
+    """Run every (case, engine); returns per engine: results list and token-time arrays.
+    With ``stream``, each case's compact record is appended there as soon as it finishes."""
     per: dict[str, dict] = {e: {"results": [], "mask": array("f"), "adv": array("f"), "tbm": array("f")}
                             for e in engines}
     tasks = (Task(key=(c["id"], e), engine=e, engine_opts=engine_opts.get(e, {}),
@@ -82,6 +83,7 @@ def run(engines: list[str], cases: list[dict], *, jobs: int, timeout: float, mem
     pool = WorkerPool(jobs=jobs, timeout=timeout, mem_gb=mem_gb, engine_timeouts=engine_timeouts)
     t0 = time.monotonic()
     done = 0
+    sf = open(stream, "w") if stream else None
     for task, out in pool.run(tasks):
         cid, e = task.key
         d = per[e]
@@ -93,12 +95,17 @@ def run(engines: list[str], cases: list[dict], *, jobs: int, timeout: float, mem
         out["id"] = cid
         out["engine"] = e
         d["results"].append(out)
+        if sf:
+            sf.write(json.dumps(_compact(out)) + "\n")
+            sf.flush()
         done += 1
-        if progress and (done % 200 == 0 or done == total):
+        if progress and (done % 100 == 0 or done == total):
             el = time.monotonic() - t0
             line = " ".join(f"{en}:{sum(r['status'] == 'pass' for r in per[en]['results'])}/"
                             f"{len(per[en]['results'])}" for en in engines)
             print(f"[{done}/{total} {el:.0f}s] pass {line}", file=sys.stderr, flush=True)
+    if sf:
+        sf.close()
     return per
 
 
@@ -200,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
           f"timeout={a.timeout:g}s", file=sys.stderr)
     t0 = time.time()
     per = run(engines, cases, jobs=a.jobs, timeout=a.timeout, mem_gb=a.mem_gb or None,
-              engine_opts=engine_opts, progress=not a.quiet, engine_timeouts=engine_timeouts)
+              engine_opts=engine_opts, progress=not a.quiet, engine_timeouts=engine_timeouts,
+              stream=_stream_path(a.results_dir, tag))
     wall = time.time() - t0
     summaries = {}
     for e in engines:
@@ -241,6 +249,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             Path(a.list_failures).write_text(body)
     return 0
+
+
+def _stream_path(results_dir: Path, tag: str) -> Path:
+    """Per-case records as they finish (partial results of an interrupted run)."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    return results_dir / f"maskbench_{tag}_progress.jsonl"
 
 
 def _compact(r: dict) -> dict:

@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--suite", type=Path, default=TEST_SUITE)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=20.0)
+    ap.add_argument("--engine-timeouts", default="", help="per-engine overrides, e.g. outlines=5")
     ap.add_argument("--mem-gb", type=float, default=8.0)
     ap.add_argument("--constrain-opts", default="{}", help="JSON dict of compile_json_schema options")
     ap.add_argument("--per-file", action="store_true", help="print the per-keyword-file table")
@@ -171,7 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     per_draft = {e: defaultdict(empty_counts) for e in engines}
     per_file = {e: defaultdict(empty_counts) for e in engines}
     fails: list[tuple] = []
-    pool = WorkerPool(jobs=a.jobs, timeout=a.timeout, mem_gb=a.mem_gb or None)
+    from maskbench import parse_engine_timeouts
+
+    pool = WorkerPool(jobs=a.jobs, timeout=a.timeout, mem_gb=a.mem_gb or None,
+                      engine_timeouts=parse_engine_timeouts(a.engine_timeouts))
     t0 = time.time()
     done, total = 0, len(groups) * len(engines)
     for task, out in pool.run(tasks):
