@@ -218,14 +218,20 @@ def generate(model, tokenizer, prompt: str | Sequence[str], *, schema=None, gram
     gen = seqs[:, input_ids.shape[1]:].tolist()
     stops = set(tok.stop_token_ids)
     results = []
-    for row in gen:
-        ids, finished = [], False
+    for r, row in enumerate(gen):
+        ids, finished, stop = [], False, None
         for t in row:
             if t in stops:
-                finished = True
+                finished, stop = True, int(t)
                 break
             ids.append(int(t))
-        results.append(_make_result(tok, ids, finished, schema, g is not None, proc))
+        res = _make_result(tok, ids, finished, schema, g is not None, proc)
+        if proc is not None and finished:
+            m = proc.matcher_for(ids + [stop], r)
+            if m is None or not m.is_terminated():  # a forced stop after a dead end: not a real finish
+                res.finished, res.value = False, None
+                res.error = "the grammar reached a dead end (internal error; please report)"
+        results.append(res)
     if isinstance(prompt, str) and len(results) == 1:
         return results[0]
     return results

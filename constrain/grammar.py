@@ -26,10 +26,16 @@ The masks of (1)-(3) come from per-union-state analyses (see
 :mod:`constrain.lexer`), so a mask costs a few numpy ORs plus parser checks
 per exit group, and is then cached by state.
 
-Documented bound: a lexeme whose live terminals the parser cannot take is not
-continued, even where the lexer might later back up to an earlier accepting
-position (rule 1 requires a live terminal the parser takes). The grammars we
-ship never need such a backup.
+A token that keeps alive only terminals the parser cannot take (LALR's merged
+lookaheads put them among the candidates, e.g. ``>>=`` where only ``>`` fits)
+is still valid if the lexer can later back up to an earlier accepting
+position, as lark's does; such tokens are decided one by one (advance plus the
+resulting state's mask). Documented bound: when more than
+``CompileOptions.max_backup_tokens`` (4096) tokens are in that situation at
+one state they stay blocked. The shipped grammars never reach it.
+
+The matcher's ``advance`` checks the mask bit (cached, usually just filled),
+so an allowed token is never rejected and a blocked one never accepted.
 """
 from __future__ import annotations
 
@@ -44,6 +50,7 @@ from .errors import CompileBudgetError, GrammarError
 from .fsm.bytedfa import ByteDFA, literal_to_dfa, regex_to_dfa
 from .lexer import ExitGroup, Lexer
 from .parsing.base import GrammarSpec
+from .store.maskstore import or_into
 from .tokenizer import TokenizerInfo
 
 State = tuple  # (pstate, uid, started, acc, pending, lexeme)
@@ -87,6 +94,7 @@ class CompileOptions:
     max_compile_seconds: float = 30.0
     max_dfa_states: int = 20000
     mask_cache_size: int = 1024
+    max_backup_tokens: int = 4096
 
 
 def build_grammar(spec: GrammarSpec, tok: TokenizerInfo, options: CompileOptions | None = None,
@@ -224,7 +232,8 @@ class CompiledGrammar:
         return (p, uid, started, acc, pending, lex)
 
     def viable(self, state: State) -> bool:
-        """After a token: can the current lexeme still be completed and taken?"""
+        """Fast sufficient check after a token: a live terminal the parser can take.
+        (The matcher decides by the mask bit; this is used where no mask is at hand.)"""
         p, uid, started = state[0], state[1], state[2]
         if not started:
             return True
@@ -327,9 +336,16 @@ class CompiledGrammar:
         p, uid, started, acc, pending, lex = state
         info = self.lexer.info(uid)
         m = np.zeros(self.words, dtype=np.uint32)
+        blocked = None  # tokens keeping only terminals the parser cannot take alive
         for t, bits in info.alive.items():
             if self.feedable(p, t):
                 m |= bits
+            else:
+                blocked = bits.copy() if blocked is None else blocked | bits
+        if blocked is not None:
+            # such a lexeme can still die before completing, and the lexer then backs up
+            # to the last accepting position (lark does): decide these tokens one by one
+            self._backup_tokens(state, blocked & ~m, m)
         for g in info.exits:
             value = lex + g.value if g.value is not None else b""
             p2 = self.feed_lexeme(p, g.terms, value)
@@ -341,6 +357,19 @@ class CompiledGrammar:
                 m |= self._token_mask_cached(b) & info.rest
         return m
 
+    def _backup_tokens(self, state: State, cand: np.ndarray, m: np.ndarray) -> None:
+        """Allow each token of ``cand`` whose resulting state can still continue (by backup).
+
+        Bound: above ``max_backup_tokens`` candidates they stay blocked (documented)."""
+        ids = self.tok.bitmask_to_ids(cand)
+        if not len(ids) or len(ids) > self.options.max_backup_tokens:
+            return
+        tb = self.tok.token_bytes
+        for t in ids.tolist():
+            s2 = self.advance_bytes(state, tb[t])
+            if s2 is not None and (self._accepting_now(s2) or self.mask(s2).any()):
+                m[t >> 5] |= np.uint32(1 << (t & 31))
+
     def _token_mask_cached(self, state: State) -> np.ndarray:
         m = self.mask(state)
         return m & ~self.stop_bits
@@ -350,7 +379,7 @@ class CompiledGrammar:
         m = np.zeros(self.words, dtype=np.uint32)
         for t, bits in ti.alive.items():
             if self.feedable(p, t):
-                m |= bits
+                or_into(m, bits)
         for g2 in ti.exits:
             p2 = self.feed_lexeme(p, g2.terms, g2.value or b"")
             if p2 is not None:

@@ -27,7 +27,7 @@ import numpy as np
 
 from .fsm.bytedfa import ByteDFA
 from .parsing.base import Terminal
-from .store.maskstore import MaskStore, pack_ids, walk
+from .store.maskstore import MaskStore, SparseBits, pack_ids, walk
 from .tokenizer import TokenizerInfo
 
 
@@ -270,7 +270,7 @@ class Lexer:
                 sel = ids[end == u]
                 for t, _ in self.unions[u]:
                     alive.setdefault(t, []).append(sel)
-        alive_bits = {t: pack_ids(np.concatenate(v), self.words) for t, v in alive.items()}
+        alive_bits = {t: SparseBits(np.concatenate(v)) for t, v in alive.items()}
         exits: list[ExitGroup] = []
         dead = (~live) & (acc_pos > group.offs)
         if dead.any():
@@ -292,10 +292,23 @@ class Lexer:
         return ti
 
     def nbytes(self) -> int:
+        """Bytes held by this grammar's analyses (arrays shared with the store counted once, there)."""
+        shared = {id(e.alive) for e in self.store.entries.values()}
+        seen: set[int] = set()
         n = 0
+
+        def add(a) -> None:
+            nonlocal n
+            if id(a) not in seen and id(a) not in shared:
+                seen.add(id(a))
+                n += a.nbytes
+
         for info in self.infos.values():
-            n += sum(a.nbytes for a in info.alive.values()) + info.any_alive.nbytes + info.rest.nbytes
+            for a in (*info.alive.values(), info.any_alive, info.rest):
+                add(a)
             n += sum(g.ids.nbytes * 2 for g in info.exits)
         for ti in self.tails.values():
-            n += sum(a.nbytes for a in ti.alive.values()) + sum(g.ids.nbytes * 2 for g in ti.exits)
+            for a in ti.alive.values():
+                add(a)
+            n += sum(g.ids.nbytes * 2 for g in ti.exits)
         return n

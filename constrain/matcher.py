@@ -17,13 +17,14 @@ from .grammar import TERMINATED, CompiledGrammar
 class Matcher:
     """Incremental matcher. See :meth:`fill_bitmask`, :meth:`advance`, :meth:`rollback`."""
 
-    __slots__ = ("grammar", "_hist", "_stops")
+    __slots__ = ("grammar", "_hist", "_stops", "_last")
 
     def __init__(self, grammar: CompiledGrammar, _hist: tuple | None = None):
         self.grammar = grammar
         # history: (state, previous history, depth)
         self._hist = _hist if _hist is not None else (grammar.initial_state(), None, 0)
         self._stops = frozenset(grammar.stop_ids)
+        self._last = (None, None)  # (state, mask) of the last fill: advance reuses it
 
     # ---------------------------------------------------------------- queries
     @property
@@ -45,7 +46,9 @@ class Matcher:
 
     def fill_bitmask(self, mask: np.ndarray, index: int | None = None) -> None:
         """Write the allowed-token mask into ``mask`` (``uint32[W]``, or row ``index`` of ``uint32[B, W]``)."""
-        m = self.grammar.mask(self._hist[0])
+        state = self._hist[0]
+        m = self.grammar.mask(state)
+        self._last = (state, m)
         if index is not None:
             mask = mask[index]
         if mask.shape[-1] < len(m) or mask.dtype != np.uint32:
@@ -71,9 +74,13 @@ class Matcher:
         data = g.tok.token_bytes[token_id]
         if not data:
             return None
-        nxt = g.advance_bytes(state, data)
-        if nxt is None or not g.viable(nxt):
+        # the mask is the single source of truth (cached: usually filled just before)
+        m = self._last[1] if self._last[0] is state else g.mask(state)
+        if not (m[token_id >> 5] >> (token_id & 31)) & 1:
             return None
+        nxt = g.advance_bytes(state, data)
+        if nxt is None:  # pragma: no cover - would be an engine bug
+            raise MatcherError(f"internal error: token {token_id} allowed by the mask but not lexable")
         return nxt
 
     def advance(self, token_id: int) -> bool:
@@ -127,7 +134,7 @@ class Matcher:
         if self._hist[0] is TERMINATED:
             return False
         nxt = g.advance_bytes(self._hist[0], data)
-        if nxt is None or not g.viable(nxt):
+        if nxt is None or not (g.viable(nxt) or g.is_accepting(nxt) or g.mask(nxt).any()):
             return False
         self._hist = (nxt, self._hist, self._hist[2] + 1)
         return True

@@ -172,3 +172,25 @@ def test_disk_cache_roundtrip_and_corruption(tok, tmp_path, monkeypatch):
     e2 = store.get(dfa, 0)
     assert store.hits["corrupt"] == 1 and store.hits["computed"] == 1
     assert (e2.alive == e0.alive).all() and (e2.acc_ids == e0.acc_ids).all()
+
+
+def test_backup_over_a_terminal_the_parser_cannot_take():
+    """LALR merges n's lookaheads, so ">>=" is a lexer candidate after "(x" although only ">" fits.
+    "(x>>" must stay allowed: lark lexes ">" ">" once ")" kills ">>=" (backup)."""
+    import lark
+
+    vocab = [b"(", b"x", b">", b">>", b">>=", b")", b"[", b"]", b"=", b">)"]
+    tok = TokenizerInfo.from_vocab(vocab + [None], eos_token_id=len(vocab))
+    grammar = 'start: "(" n ">" ">" ")" | "[" n ">>=" "]"\nn: "x"'
+    g = constrain.compile_lark(grammar, tok, use_cache=False)
+    ref = lark.Lark(grammar, parser="lalr")
+    assert ref.parse("(x>>)") and ref.parse("[x>>=]")
+    m = g.matcher()
+    assert m.advance(0) and m.advance(1)
+    assert {vocab[i] for i in m.allowed_token_ids()} == {b">", b">>"}
+    assert m.advance(3)
+    assert {vocab[i] for i in m.allowed_token_ids()} == {b")"}
+    assert m.advance(5) and m.is_accepting()
+    m = g.matcher()
+    assert m.advance(6) and m.advance(1)
+    assert {vocab[i] for i in m.allowed_token_ids()} == {b">", b">>", b">>="}

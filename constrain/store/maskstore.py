@@ -59,6 +59,36 @@ def pack_ids(ids: np.ndarray, words: int) -> np.ndarray:
     return np.packbits(bits, bitorder="little").view(np.uint32)
 
 
+class SparseBits:
+    """A small token set as (word index, word bits): OR-ing it into a mask costs its size, not V/32."""
+
+    __slots__ = ("words", "vals")
+
+    def __init__(self, ids: np.ndarray):
+        ids = np.asarray(ids, dtype=np.int64)
+        w = ids >> 5
+        order = np.argsort(w, kind="stable")
+        w, b = w[order], (np.uint32(1) << (ids[order] & 31).astype(np.uint32))
+        starts = np.flatnonzero(np.r_[True, w[1:] != w[:-1]]) if len(w) else np.zeros(0, dtype=np.int64)
+        self.words = w[starts].astype(np.int32)
+        self.vals = np.bitwise_or.reduceat(b, starts).astype(np.uint32) if len(w) else np.zeros(0, np.uint32)
+
+    def or_into(self, m: np.ndarray) -> None:
+        m[self.words] |= self.vals
+
+    @property
+    def nbytes(self) -> int:
+        return self.words.nbytes + self.vals.nbytes
+
+
+def or_into(m: np.ndarray, bits) -> None:
+    """OR a packed mask or :class:`SparseBits` into ``m``."""
+    if isinstance(bits, SparseBits):
+        m[bits.words] |= bits.vals
+    else:
+        m |= bits
+
+
 def walk(dfa: ByteDFA, wt: WalkTable, rows: np.ndarray, offs: np.ndarray, start: int):
     """Walk token rows (from byte offset ``offs``) through ``dfa`` from ``start``.
 

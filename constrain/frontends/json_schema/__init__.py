@@ -63,7 +63,10 @@ __all__ = ["compile_json_schema", "schema_to_spec"]
 
 def _load(schema):
     if isinstance(schema, (bytes, bytearray)):
-        schema = schema.decode("utf-8", errors="strict")
+        try:
+            schema = schema.decode("utf-8", errors="strict")
+        except UnicodeDecodeError as e:
+            raise SchemaError(f"schema is not UTF-8 text: {e}", "") from e
     if isinstance(schema, str):
         try:
             schema = json.loads(schema)
@@ -141,5 +144,11 @@ def compile_json_schema(schema: Any, tok, **options):
     budget = float(options.get("max_compile_seconds", 10.0))
     spec = schema_to_spec(schema, **options)
     left = max(0.05, budget - (time.monotonic() - t0))
-    g = build_grammar(spec, tok, CompileOptions(max_compile_seconds=left))
+    if len(_DFA_CACHE) > 4096:
+        _DFA_CACHE.clear()
+    g = build_grammar(spec, tok, CompileOptions(max_compile_seconds=left), _DFA_CACHE)
     return g
+
+
+# terminal content -> byte DFA, shared by the schemas compiled in this process
+_DFA_CACHE: dict = {}

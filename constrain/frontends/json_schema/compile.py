@@ -18,8 +18,15 @@ LEN_REGEX_LIMIT = 32  # longer maxLength is checked when the string ends (see pa
 ENUM_RANGE_LIMIT = 256  # bounded ranges with multipleOf are enumerated up to this many values
 
 
+_LIT_TABLE = {ord(c): "\\" + c for c in er._SPECIAL}
+_LIT_TABLE.update({i: f"\\x{i:02x}" for i in range(0x20)})
+MAX_ENUM_VALUES = 5000  # string enums above this (or MAX_ENUM_CHARS of regex) raise CompileBudgetError
+MAX_ENUM_CHARS = 200_000
+LITERAL_ENUM_LIMIT = 64  # string enums up to this size become one literal terminal per value
+
+
 def _lit_rx(s: str) -> str:
-    return "".join("\\" + c if c in er._SPECIAL else (f"\\x{ord(c):02x}" if ord(c) < 0x20 else c) for c in s)
+    return s.translate(_LIT_TABLE)
 
 
 class _Fsm:
@@ -418,9 +425,7 @@ class Compiler:
                 if enum is None or any(x is v for x in enum):
                     cands.add(term)
         if "string" in types:
-            got = self.string_term(t)
-            if got is not None:
-                term, chk = got
+            for term, chk in self.string_term(t) or ():
                 cands.add(term)
                 ti.scalars[term] = chk
         if "number" in types:
@@ -506,21 +511,24 @@ class Compiler:
 
     def string_term(self, t: Typed):
         if t.enum is not None:
+            n_str = sum(1 for v in t.enum if isinstance(v, str))
+            if n_str > MAX_ENUM_VALUES or sum(len(v) for v in t.enum if isinstance(v, str)) > MAX_ENUM_CHARS:
+                raise CompileBudgetError(f"string enum with {n_str} values is over the limit "
+                                         f"({MAX_ENUM_VALUES} values / {MAX_ENUM_CHARS} characters)")
             vals = [v for v in t.enum if isinstance(v, str) and self.string_ok(t, v)]
             if not vals:
                 return None
-            rx = "|".join(_lit_rx(json.dumps(v, ensure_ascii=False)) for v in vals)
-            if len(vals) == 1:
-                term = self.literal(json.dumps(vals[0], ensure_ascii=False))
-            else:
-                term = self.regex(rx, value=self._capture)
-            return term, None
+            texts = [json.dumps(v, ensure_ascii=False) for v in vals]
+            if len(vals) <= LITERAL_ENUM_LIMIT:
+                # one literal terminal per value: no regex->DFA build, shared across schemas
+                return [(self.literal(x), None) for x in texts]
+            return [(self.regex(trie_regex(texts), value=self._capture), None)]
         body, chk = self.string_body(t)
         if body is None:
             return None
         term = self.regex(f'"(?:{body})"', value=chk is not None or self._capture)
         if chk is None:
-            return term, None
+            return [(term, None)]
 
         def run(lexeme: bytes, chk=chk):
             v = _decode_string(lexeme)
@@ -528,7 +536,7 @@ class Compiler:
                 return False, None
             return True, ("s", v)
 
-        return term, run
+        return [(term, run)]
 
     _capture = False
 
@@ -733,3 +741,28 @@ class Compiler:
             if mx is not None and mn > mx:
                 return False
         return True
+
+
+def trie_regex(words: list[str]) -> str:
+    """An alternation of literal strings, factored by common prefixes (much cheaper for interegular)."""
+    trie: dict = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node) -> str:
+        end = "" in node
+        alts = []
+        for ch in sorted(k for k in node if k):
+            alts.append(_lit_rx(ch) + emit(node[ch]))
+        if not alts:
+            return ""
+        if len(alts) == 1 and not end:
+            return alts[0]
+        # single characters without continuation merge into a class
+        body = "|".join(alts)
+        return f"(?:{body})?" if end else f"(?:{body})"
+
+    return emit(trie)

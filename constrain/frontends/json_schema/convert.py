@@ -307,6 +307,13 @@ class Converter:
                 if not isinstance(s["enum"], list):
                     raise SchemaError("enum must be an array", f"{ptr}/enum")
                 vals = list(s["enum"])
+                from .compile import MAX_ENUM_VALUES
+
+                if len(vals) > MAX_ENUM_VALUES:
+                    from ...errors import CompileBudgetError
+
+                    raise CompileBudgetError(f"enum with {len(vals)} values at '{ptr}/enum' is over the limit "
+                                             f"of {MAX_ENUM_VALUES}")
             if "const" in s:
                 ck = jkey(s["const"])
                 vals = [s["const"]] if vals is None else [v for v in vals if jkey(v) == ck]
