@@ -59,7 +59,8 @@ def test_json_char_regex_encodings():
         assert rx.fullmatch(enc), enc
     for enc in ['"', "\\", "\\q", "\n", "\x01"]:
         assert not rx.fullmatch(enc), enc
-    assert interegular.parse_pattern(f'"{er.json_char_regex(er.ANY)}*"').to_fsm()
+    fsm = interegular.parse_pattern(f'"{er.json_char_regex(er.ANY)}*"').to_fsm()
+    assert fsm.accepts('"a\\"b"') and not fsm.accepts('"a"b"')
 
 
 def test_int_range_exhaustive():
