@@ -291,6 +291,9 @@ def run_batch(cfg: str, setup: Setup, cases: list[dict], pre: dict | None, args)
         text = setup.tok.decode(ids).decode("utf-8", errors="replace")
         ok, why = validate(text, cases[i]["schema"])
         rows[i].update(text=text, n_tokens=len(ids) + int(finished), finished=finished, valid=ok, why=why)
+        if cfg == "constrain" and finished:  # a stop forced after a dead end is an engine bug: flag it
+            m = proc.matcher_for(ids + [gen[j][len(ids)]], j)
+            rows[i]["dead_end"] = m is None or not m.is_terminated()
     batch = {"wall_s": wall, "steps": steps, "rows": len(live), "prompt_tokens": int(enc.input_ids.shape[1]),
              "prefill_s": pre["prefill_s"],
              "proc_s": timed.seconds if timed else 0.0, "proc_calls": timed.calls if timed else 0}
@@ -318,6 +321,7 @@ def summarize(records: list[dict], n_cases: int) -> dict:
             "schemas": len(rs),
             "compile_failures": len(rs) - len(ran),
             "crashes": sum(1 for r in rs if r.get("crash")),
+            "dead_ends": sum(1 for r in rs if r.get("dead_end")),
             "compile_failure_rate": (len(rs) - len(ran)) / len(rs),
             "coverage": sum(bool(r.get("valid")) for r in rs) / len(rs),
             "valid_of_finished": (sum(bool(r.get("valid")) for r in fin) / len(fin)) if fin else None,
