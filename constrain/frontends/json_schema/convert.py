@@ -85,6 +85,12 @@ class Converter:
         self.memo: dict = {}
         self.keep: list = []
         reg = registry if registry is not None else Registry()
+        try:  # the published meta-schemas, offline (jsonschema-specifications ships them)
+            from jsonschema_specifications import REGISTRY as _META
+
+            reg = _META.combine(reg)
+        except Exception:  # noqa: BLE001
+            pass
         resource = self.spec.create_resource(root)
         base = resource.id() or "urn:constrain:root"
         self.registry = reg.with_resource(base, resource).crawl()
@@ -191,20 +197,60 @@ class Converter:
         return out
 
     def dynamic_ref(self, ref, kw: str, resolver, ptr: str):
-        # Resolved statically. Exact unless the dynamic scope holds another resource
-        # with the same dynamic anchor; we refuse that case.
+        """$dynamicRef / $recursiveRef, resolved statically.
+
+        The outermost resource of every dynamic scope is the root document, so when
+        the initial target is a dynamic anchor and the root resource defines the same
+        dynamic anchor, the root's wins. Otherwise the reference is exact as a plain
+        ``$ref`` when no other resource defines that anchor; the rest is refused.
+        """
         if not isinstance(ref, str):
             raise SchemaError(f"{kw} must be a string", ptr)
         if kw == "$recursiveRef":
             if ref != "#":
                 raise SchemaError("$recursiveRef must be '#'", ptr)
-            if self._count_anchor("$recursiveAnchor", True) > 1:
-                self.unsupported("$recursiveRef with several $recursiveAnchor resources", ptr, kw)
+            try:
+                target = resolver.lookup("#").contents
+            except Exception:  # noqa: BLE001
+                target = None
+            if isinstance(target, dict) and target.get("$recursiveAnchor") is True:
+                if isinstance(self.root, dict) and self.root.get("$recursiveAnchor") is True:
+                    return self.node(self.root, self.root_resolver, "#")
+                if not self._in_root(target) or self._count_anchor("$recursiveAnchor", True) > 1:
+                    self.unsupported("$recursiveRef with several possible $recursiveAnchor targets", ptr, kw)
             return self.ref("#", resolver, ptr)
         frag = ref.partition("#")[2]
-        if frag and not frag.startswith("/") and self._count_anchor("$dynamicAnchor", frag) > 1:
+        if not frag or frag.startswith("/"):
+            return self.ref(ref, resolver, ptr)
+        try:
+            target = resolver.lookup(ref).contents
+        except Exception:  # noqa: BLE001
+            return self.ref(ref, resolver, ptr)
+        if not (isinstance(target, dict) and target.get("$dynamicAnchor") == frag):
+            return self.ref(ref, resolver, ptr)
+        try:
+            at_root = self.root_resolver.lookup("#" + frag)
+        except Exception:  # noqa: BLE001
+            at_root = None
+        if at_root is not None and isinstance(at_root.contents, dict) and at_root.contents.get("$dynamicAnchor") == frag:
+            return self.node(at_root.contents, at_root.resolver, f"{ptr}/{kw}")
+        if not self._in_root(target) or self._count_anchor("$dynamicAnchor", frag) > 1:
             self.unsupported("$dynamicRef whose anchor is defined by several resources", ptr, kw)
         return self.ref(ref, resolver, ptr)
+
+    def _in_root(self, obj) -> bool:
+        ids = getattr(self, "_root_ids", None)
+        if ids is None:
+            ids = self._root_ids = set()
+            stack = [self.root]
+            while stack:
+                x = stack.pop()
+                if isinstance(x, dict):
+                    ids.add(id(x))
+                    stack.extend(x.values())
+                elif isinstance(x, list):
+                    stack.extend(x)
+        return id(obj) in ids
 
     def _count_anchor(self, kw, value) -> int:
         n = 0
@@ -217,13 +263,6 @@ class Converter:
                 stack.extend(x.values())
             elif isinstance(x, list):
                 stack.extend(x)
-        for uri in self.registry:
-            try:
-                contents = self.registry.contents(uri)
-            except Exception:  # noqa: BLE001
-                continue
-            if contents is not self.root and isinstance(contents, dict) and contents.get(kw) == value:
-                n += 1
         return n
 
     def _list(self, v, ptr):
