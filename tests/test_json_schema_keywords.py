@@ -204,8 +204,9 @@ def test_lenient_and_relaxed():
     with pytest.raises(UnsupportedSchemaError) as e:
         schema_to_spec(s)
     assert e.value.keyword == "pattern"
-    s2 = {"type": "object", "properties": {"x": {"$dynamicRef": "#meta"}},
-          "$defs": {"a": {"$dynamicAnchor": "meta"}, "b": {"$id": "b.json", "$dynamicAnchor": "meta"}}}
+    s2 = {"$id": "http://example.com/root.json", "$ref": "b.json",
+          "$defs": {"a": {"$id": "a.json", "$dynamicAnchor": "meta", "properties": {"x": {"$dynamicRef": "#meta"}}},
+                    "b": {"$id": "b.json", "$dynamicAnchor": "meta", "$ref": "a.json"}}}
     with pytest.raises(UnsupportedSchemaError) as e2:
         schema_to_spec(s2)
     assert "/properties/x" in e2.value.pointer
