@@ -149,6 +149,7 @@ class CompiledGrammar:
             self.stop_bits[s >> 5] |= np.uint32(1 << (s & 31))
         self._masks: OrderedDict = OrderedDict()
         self._ks: dict = {}
+        self._backup_depth = 0
         self._fresh: dict = {}
         self._accepting: dict = {}
         try:
@@ -362,13 +363,28 @@ class CompiledGrammar:
 
         Bound: above ``max_backup_tokens`` candidates they stay blocked (documented)."""
         ids = self.tok.bitmask_to_ids(cand)
-        if not len(ids) or len(ids) > self.options.max_backup_tokens:
+        if not len(ids) or len(ids) > self.options.max_backup_tokens or self._backup_depth >= 2:
             return
         tb = self.tok.token_bytes
-        for t in ids.tolist():
-            s2 = self.advance_bytes(state, tb[t])
-            if s2 is not None and (self._accepting_now(s2) or self.mask(s2).any()):
-                m[t >> 5] |= np.uint32(1 << (t & 31))
+        self._backup_depth += 1
+        try:
+            for t in ids.tolist():
+                s2 = self.advance_bytes(state, tb[t])
+                if s2 is not None and self._viable_by_backup(s2):
+                    m[t >> 5] |= np.uint32(1 << (t & 31))
+        finally:
+            self._backup_depth -= 1
+
+    def _viable_by_backup(self, s2: State) -> bool:
+        """``s2`` keeps only terminals the parser cannot take alive: it continues only by ending
+        the input or by a token that kills them without a new accept (then the lexer backs up)."""
+        if self._accepting_now(s2):
+            return True
+        b = self.backup(s2)
+        if b is None:
+            return False
+        rest = self.lexer.info(s2[1]).rest
+        return bool((self.mask(b) & rest & ~self.stop_bits).any())
 
     def _token_mask_cached(self, state: State) -> np.ndarray:
         m = self.mask(state)
