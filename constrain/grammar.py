@@ -149,6 +149,8 @@ class CompiledGrammar:
             self.stop_bits[s >> 5] |= np.uint32(1 << (s & 31))
         self._masks: OrderedDict = OrderedDict()
         self._ks: dict = {}
+        self._tail_cache: OrderedDict = OrderedDict()
+        self._tail_ks: dict = {}
         self._backup_depth = 0
         self._fresh: dict = {}
         self._accepting: dict = {}
@@ -391,6 +393,35 @@ class CompiledGrammar:
         return m & ~self.stop_bits
 
     def _tails(self, p: Hashable, g: ExitGroup) -> np.ndarray:
+        """Tokens of ``g`` whose tails are valid from parser state ``p`` (fresh lexeme).
+
+        Cached like masks: by the group and the top-k stack cells the computation read,
+        so the same tails after the same local context are decided once."""
+        tr = self._tracker
+        if tr is None:
+            return self._tails_now(p, g)
+        head = (id(g), tr.signature(p, 1))
+        ks = self._tail_ks.get(head)
+        if ks:
+            for k in ks:
+                m = self._tail_cache.get((id(g), k, tr.signature(p, k)))
+                if m is not None:
+                    tr.note(p, k)
+                    return m
+        tr.push()
+        try:
+            m = self._tails_now(p, g)
+        finally:
+            k = tr.pop(p)
+        cache = self._tail_cache
+        cache[(id(g), k, tr.signature(p, k))] = m
+        if len(cache) > 4 * self.options.mask_cache_size:
+            cache.popitem(last=False)
+        if not ks or k not in ks:
+            self._tail_ks[head] = tuple(sorted((ks or ()) + (k,)))
+        return m
+
+    def _tails_now(self, p: Hashable, g: ExitGroup) -> np.ndarray:
         ti = self.lexer.tail_info(g, self.fresh_uid(p))
         m = np.zeros(self.words, dtype=np.uint32)
         for t, bits in ti.alive.items():
