@@ -291,12 +291,10 @@ class TokenizerInfo:
         """A hash of the vocabulary bytes and stop ids: the disk-cache key."""
         h = hashlib.sha256()
         h.update(repr((self.vocab_size, self.stop_token_ids)).encode())
-        for b in self.token_bytes:
-            if b is None:
-                h.update(b"\x00N")
-            else:
-                h.update(len(b).to_bytes(4, "little"))
-                h.update(b)
+        lengths = np.fromiter((-1 if b is None else len(b) for b in self.token_bytes), dtype=np.int32,
+                              count=len(self.token_bytes))
+        h.update(lengths.tobytes())
+        h.update(b"".join(b for b in self.token_bytes if b))
         return h.hexdigest()[:32]
 
     @cached_property

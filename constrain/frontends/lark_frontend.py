@@ -30,7 +30,7 @@ from ..parsing.lalr import LALRParser
 from ..store.maskstore import cache_dir
 from ..tokenizer import TokenizerInfo
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 SHIPPED = ("json", "python", "java", "go", "sql")
 
 
@@ -89,9 +89,7 @@ def compile_lark(text: str, tok: TokenizerInfo, start: str = "start", name: str 
     if postlex is not None and postlex not in POSTLEX:
         raise GrammarError(f"unknown postlex {postlex!r}; expected one of {', '.join(POSTLEX)}")
     opts = CompileOptions(max_compile_seconds=max_compile_seconds, max_dfa_states=max_dfa_states)
-    import lark
-
-    key = hashlib.sha256(f"{CACHE_VERSION}|{lark.__version__}|{start}|{max_dfa_states}|{postlex}|{text}".encode()).hexdigest()[:32]
+    key = hashlib.sha256(f"{CACHE_VERSION}|{_lark_version()}|{start}|{max_dfa_states}|{postlex}|{text}".encode()).hexdigest()[:32]
     cached = _load_cached(key) if use_cache else None
     if cached is not None:
         spec, dfas = cached
@@ -106,6 +104,23 @@ def compile_lark(text: str, tok: TokenizerInfo, start: str = "start", name: str 
     if use_cache:
         _save_cached(key, (spec, g.lexer.dfas))
     return g
+
+
+_LARK_VERSION: list[str] = []
+
+
+def _lark_version() -> str:
+    """lark's version without importing lark (a cached compile never needs it)."""
+    if not _LARK_VERSION:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            _LARK_VERSION.append(version("lark"))
+        except PackageNotFoundError:  # pragma: no cover
+            import lark
+
+            _LARK_VERSION.append(lark.__version__)
+    return _LARK_VERSION[0]
 
 
 def _lark_to_spec(text: str, start: str, name: str, postlex: str | None = None) -> GrammarSpec:
@@ -128,7 +143,7 @@ def _lark_to_spec(text: str, start: str, name: str, postlex: str | None = None) 
         raise GrammarError(f"invalid grammar: {type(e).__name__}: {e}") from e
 
     table = lk.parser.parser.parser.parse_table
-    nonterminals = {r.origin.name for r in lk.rules}
+    nonterminals = {str(r.origin.name) for r in lk.rules}
     terminals: list[Terminal] = []
     index: dict[str, int] = {}
     for td in lk.terminals:
@@ -137,16 +152,18 @@ def _lark_to_spec(text: str, start: str, name: str, postlex: str | None = None) 
         if pat.type == "str" and not pat.flags:
             literal = pat.value.encode("utf-8")
         rx = pat.to_regexp()
-        index[td.name] = len(terminals)
-        terminals.append(Terminal(td.name, rx, td.priority, literal, _terminal_line(text, td.name)))
+        name = str(td.name)
+        index[name] = len(terminals)
+        terminals.append(Terminal(name, str(rx), int(td.priority), literal, _terminal_line(text, name)))
     for acts in table.states.values():
         for sym in acts:
+            sym = str(sym)
             if sym not in nonterminals and sym not in index and sym != "$END":
                 index[sym] = len(terminals)
                 terminals.append(Terminal(sym, None, 0, None, _terminal_line(text, sym)))
     _check_productive(lk, start, terminals, index)
     parser = LALRParser(table, index, start)
-    ignore = frozenset(index[n] for n in lk.ignore_tokens if n in index)
+    ignore = frozenset(index[str(n)] for n in lk.ignore_tokens if str(n) in index)
     names = [t.name for t in terminals]
     if postlex is None and "_INDENT" in index and "_DEDENT" in index and terminals[index["_INDENT"]].regex is None:
         postlex = "python-indent"

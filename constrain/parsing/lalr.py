@@ -45,14 +45,17 @@ class LALRParser:
         self.end_action: list[tuple | None] = [None] * n_states
         for s, acts in parse_table.states.items():
             for sym, (act, arg) in acts.items():
+                sym = str(sym)  # lark uses str subclasses; plain str keeps pickles free of lark
                 shift = act.name == "Shift"
-                entry = (True, arg) if shift else (False, (len(arg.expansion), arg.origin.name))
+                entry = (True, arg) if shift else (False, (len(arg.expansion), str(arg.origin.name)))
                 if sym == END:
                     self.end_action[s] = entry
                 elif sym in terminal_index:
                     self.action[s][terminal_index[sym]] = entry
                 else:
                     self.goto[s][sym] = arg
+        self.term_index = {str(k): v for k, v in terminal_index.items()}
+        self.names = {i: n for n, i in self.term_index.items()}
         self.start_state = parse_table.start_states[start]
         self.end_state = parse_table.end_states[start]
         self.value_terminals: frozenset[int] = frozenset()
