@@ -80,13 +80,16 @@ def run_corpus(grammar: str, corpus: str, limit: int | None, quiet: bool = False
     times: list[float] = []
     failures = []
     t_start = time.perf_counter()
-    for name, text in files:
+    for k, (name, text) in enumerate(files, 1):
         ids = hf.encode(text, add_special_tokens=False)
         reason = check_text(g, tok, ids, mask, times)
         if reason:
             failures.append((name, reason))
             if not quiet:
                 print(f"REJECTED {name}: {reason}", flush=True)
+        if not quiet and k % 10 == 0:
+            print(f"  {k}/{len(files)} files, {len(times)} tokens, {len(failures)} rejected, "
+                  f"{time.perf_counter() - t_start:.0f}s", flush=True)
     ts = np.array(times) * 1e6
     out = {
         "grammar": grammar, "corpus": corpus, "files": len(files), "accepted": len(files) - len(failures),
