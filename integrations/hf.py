@@ -64,6 +64,7 @@ class GrammarLogitsProcessor(LogitsProcessor):
         self.n_rows: int | None = None
         # (grammar index, generated prefix) -> [matcher or _DEAD, cached mask or None]
         self._states: dict[tuple[int, tuple[int, ...]], list] = {}
+        self._filled: list[list] = []  # states whose mask is cached (dropped at the next call: 6 KB each)
         self.stats = {"calls": 0, "rows": 0, "advances": 0, "rejected_prefixes": 0, "dead_ends": 0}
 
     # ------------------------------------------------------------------ state lookup
@@ -114,6 +115,7 @@ class GrammarLogitsProcessor(LogitsProcessor):
                     warnings.warn("constrain: the grammar allows no token here; forcing a stop token", RuntimeWarning, stacklevel=3)
                     mask = self._stop_mask
                 st[1] = mask
+            self._filled.append(st)
         return st[1]
 
     def _prune(self, min_len: int) -> None:
@@ -132,6 +134,9 @@ class GrammarLogitsProcessor(LogitsProcessor):
             raise ValueError("GrammarLogitsProcessor was reused with a shorter input; call reset() between generate calls")
         if scores.shape[-1] < self.tok.vocab_size:
             raise ValueError(f"logits width {scores.shape[-1]} is smaller than the tokenizer's vocabulary {self.tok.vocab_size}")
+        for st in self._filled:  # prefixes only grow between calls; the engine caches masks by state anyway
+            st[1] = None
+        self._filled = []
         per = max(n_rows // len(self.grammars), 1)
         gen = input_ids[:, self.prompt_len:].tolist()
         masks = np.empty((n_rows, self.tok.mask_words), dtype=np.uint32)
