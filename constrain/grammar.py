@@ -343,8 +343,10 @@ class CompiledGrammar:
         for t, bits in info.alive.items():
             if self.feedable(p, t):
                 m |= bits
+            elif blocked is None:
+                blocked = bits.copy()
             else:
-                blocked = bits.copy() if blocked is None else blocked | bits
+                blocked |= bits
         if blocked is not None:
             # such a lexeme can still die before completing, and the lexer then backs up
             # to the last accepting position (lark does): decide these tokens one by one
@@ -364,8 +366,10 @@ class CompiledGrammar:
         """Allow each token of ``cand`` whose resulting state can still continue (by backup).
 
         Bound: above ``max_backup_tokens`` candidates they stay blocked (documented)."""
+        if self._backup_depth >= 2 or not cand.any():
+            return
         ids = self.tok.bitmask_to_ids(cand)
-        if not len(ids) or len(ids) > self.options.max_backup_tokens or self._backup_depth >= 2:
+        if len(ids) > self.options.max_backup_tokens:
             return
         tb = self.tok.token_bytes
         self._backup_depth += 1
