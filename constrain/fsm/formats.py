@@ -4,15 +4,18 @@ A format listed here is enforced (the JSON Schema compiler intersects it with
 the string's other constraints). An unknown format is an annotation: any
 string. The patterns are deliberately the syntactic RFC forms (RFC 3339
 date/time/duration, RFC 5321-style dot-atom e-mail, RFC 1123 host names,
-dotted-quad IPv4, RFC 4291 IPv6, RFC 3986-shaped URIs, RFC 4122 UUIDs);
-calendar facts (30 February) are not checked.
+dotted-quad IPv4, RFC 4291 IPv6, RFC 3986-shaped URIs, RFC 4122 UUIDs).
+Dates are calendar-exact (month lengths, leap years).
 """
 from __future__ import annotations
 
 _D2 = r"\d{2}"
 _MONTH = r"(?:0[1-9]|1[0-2])"
 _DAY = r"(?:0[1-9]|[12]\d|3[01])"
-_DATE = rf"\d{{4}}-{_MONTH}-{_DAY}"
+_LEAP = r"(?:\d{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)"
+# calendar-exact: 30-day months, February 28 days, 29 in leap years
+_DATE = (r"(?:\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)"
+         r"|02-(?:0[1-9]|1\d|2[0-8]))|" + _LEAP + r"-02-29)")
 _HOUR = r"(?:[01]\d|2[0-3])"
 _MIN = r"[0-5]\d"
 _SEC = r"(?:[0-5]\d|60)"
