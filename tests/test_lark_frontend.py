@@ -194,3 +194,23 @@ def test_backup_over_a_terminal_the_parser_cannot_take():
     m = g.matcher()
     assert m.advance(6) and m.advance(1)
     assert {vocab[i] for i in m.allowed_token_ids()} == {b">", b">>", b">>="}
+
+
+def test_common_escaped_string_is_supported():
+    """lark's common.ESCAPED_STRING uses a lookbehind; it is replaced by an equivalent regular form."""
+    import re
+
+    import lark
+
+    from constrain.frontends.lark_frontend import _REGULAR_EQUIVALENTS
+
+    text = 'start: ESCAPED_STRING\n%import common.ESCAPED_STRING'
+    orig = lark.Lark(text, parser="lalr").terminals[0].pattern.to_regexp()
+    new = re.compile(_REGULAR_EQUIVALENTS[orig])
+    for s in ['"a"b"', '"a\\"b"', '"\\\\"x"', '"é"', '"a\nb"', '"\\']:
+        m = re.match(orig, s)
+        longest = max((k for k in range(len(s) + 1) if new.fullmatch(s[:k])), default=None)
+        assert (m.end() if m else None) == longest, s
+    tok = TokenizerInfo.from_vocab([b'"', b"a", b"\\", b'\\"', None], eos_token_id=4)
+    m = constrain.compile_lark(text, tok, use_cache=False).matcher()
+    assert m.advance(0) and m.advance(3) and m.advance(1) and m.advance(0) and m.is_accepting()

@@ -106,6 +106,12 @@ def compile_lark(text: str, tok: TokenizerInfo, start: str = "start", name: str 
     return g
 
 
+# lark's common.ESCAPED_STRING uses a lookbehind; this is the same language without it
+# (a quote, then non-quote/non-backslash characters or escape pairs, no newline, a quote).
+_REGULAR_EQUIVALENTS = {
+    '".*?(?<!\\\\)(\\\\\\\\)*?"': r'"([^"\\\n]|\\[^\n])*"',
+}
+
 _LARK_VERSION: list[str] = []
 
 
@@ -151,7 +157,7 @@ def _lark_to_spec(text: str, start: str, name: str, postlex: str | None = None) 
         literal = None
         if pat.type == "str" and not pat.flags:
             literal = pat.value.encode("utf-8")
-        rx = pat.to_regexp()
+        rx = _REGULAR_EQUIVALENTS.get(pat.to_regexp(), pat.to_regexp())
         name = str(td.name)
         index[name] = len(terminals)
         terminals.append(Terminal(name, str(rx), int(td.priority), literal, _terminal_line(text, name)))
