@@ -27,7 +27,7 @@ import numpy as np
 
 from .fsm.bytedfa import ByteDFA
 from .parsing.base import Terminal
-from .store.maskstore import MaskStore, SparseBits, pack_ids, walk
+from .store.maskstore import MaskStore, SparseBits, pack_ids
 from .tokenizer import TokenizerInfo
 
 

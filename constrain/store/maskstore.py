@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fsm.bytedfa import ByteDFA
-from ..tokenizer import TokenizerInfo, WalkTable
+from ..tokenizer import TokenizerInfo
 
 FORMAT_VERSION = 1
 
@@ -87,46 +87,6 @@ def or_into(m: np.ndarray, bits) -> None:
         m[bits.words] |= bits.vals
     else:
         m |= bits
-
-
-def walk(dfa: ByteDFA, wt: WalkTable, rows: np.ndarray, offs: np.ndarray, start: int):
-    """Walk token rows (from byte offset ``offs``) through ``dfa`` from ``start``.
-
-    Returns ``(alive_end, last_acc)``: whether each walk survives to the token
-    end, and the last position (absolute byte index within the token) after
-    which the DFA accepted, or -1. An accepting start counts at ``offs``.
-    """
-    n = len(rows)
-    alive_end = np.zeros(n, dtype=bool)
-    last = np.full(n, -1, dtype=np.int32)
-    if n == 0:
-        return alive_end, last
-    if dfa.accept[start]:
-        last[:] = offs
-    st = np.full(n, start, dtype=np.int32)
-    pos = offs.astype(np.int32, copy=True)
-    rem = wt.lengths[rows] - pos
-    idx = np.arange(n)
-    trans, accept, data = dfa.trans, dfa.accept, wt.data
-    while True:
-        done = rem[idx] <= 0
-        if done.any():
-            alive_end[idx[done]] = True
-            idx = idx[~done]
-        if len(idx) == 0:
-            break
-        b = data[rows[idx], pos[idx]]
-        nxt = trans[st[idx], b]
-        ok = nxt >= 0
-        idx = idx[ok]
-        nxt = nxt[ok]
-        st[idx] = nxt
-        pos[idx] += 1
-        rem[idx] -= 1
-        a = accept[nxt]
-        if a.any():
-            last[idx[a]] = pos[idx[a]]
-    return alive_end, last
 
 
 def walk_all(dfa: ByteDFA, state: int, tok: TokenizerInfo) -> TerminalWalk:
