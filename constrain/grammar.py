@@ -300,27 +300,39 @@ class CompiledGrammar:
             m = self._full_mask(state)
             self._remember(state, m)
             return m
-        p, lex = state[0], state[1:]
-        head = (lex, tr.signature(p, 1))
-        ks = self._ks.get(head)
+        return self._by_reads(self._masks, self._ks, state[1:], state[0],
+                              lambda: self._full_mask(state), self.options.mask_cache_size, count=True)
+
+    def _by_reads(self, cache: OrderedDict, index: dict, tag, p, compute, limit: int, count: bool = False):
+        """Look up or compute a result that depends on ``tag`` and the stack cells of ``p`` it reads.
+
+        ``index`` maps (tag, top cell) to the read depths k seen so far; ``cache`` maps
+        (tag, k, top-k cells) to results, LRU-bounded by ``limit``."""
+        tr = self._tracker
+        head = (tag, tr.signature(p, 1))
+        ks = index.get(head)
         if ks:
             for k in ks:
-                key = (lex, k, tr.signature(p, k))
+                key = (tag, k, tr.signature(p, k))
                 m = cache.get(key)
                 if m is not None:
-                    self.stats["mask_hits"] += 1
+                    if count:
+                        self.stats["mask_hits"] += 1
                     cache.move_to_end(key)
                     tr.note(p, k)
                     return m
-        self.stats["mask_misses"] += 1
+        if count:
+            self.stats["mask_misses"] += 1
         tr.push()
         try:
-            m = self._full_mask(state)
+            m = compute()
         finally:
             k = tr.pop(p)
-        self._remember((lex, k, tr.signature(p, k)), m)
+        cache[(tag, k, tr.signature(p, k))] = m
+        if len(cache) > limit:
+            cache.popitem(last=False)
         if not ks or k not in ks:
-            self._ks[head] = tuple(sorted((ks or ()) + (k,)))
+            index[head] = tuple(sorted((ks or ()) + (k,)))
         return m
 
     def _full_mask(self, state: State) -> np.ndarray:
@@ -401,29 +413,10 @@ class CompiledGrammar:
 
         Cached like masks: by the group and the top-k stack cells the computation read,
         so the same tails after the same local context are decided once."""
-        tr = self._tracker
-        if tr is None:
+        if self._tracker is None:
             return self._tails_now(p, g)
-        head = (id(g), tr.signature(p, 1))
-        ks = self._tail_ks.get(head)
-        if ks:
-            for k in ks:
-                m = self._tail_cache.get((id(g), k, tr.signature(p, k)))
-                if m is not None:
-                    tr.note(p, k)
-                    return m
-        tr.push()
-        try:
-            m = self._tails_now(p, g)
-        finally:
-            k = tr.pop(p)
-        cache = self._tail_cache
-        cache[(id(g), k, tr.signature(p, k))] = m
-        if len(cache) > 4 * self.options.mask_cache_size:
-            cache.popitem(last=False)
-        if not ks or k not in ks:
-            self._tail_ks[head] = tuple(sorted((ks or ()) + (k,)))
-        return m
+        return self._by_reads(self._tail_cache, self._tail_ks, id(g), p, lambda: self._tails_now(p, g),
+                              4 * self.options.mask_cache_size)
 
     def _tails_now(self, p: Hashable, g: ExitGroup) -> np.ndarray:
         ti = self.lexer.tail_info(g, self.fresh_uid(p))

@@ -158,7 +158,7 @@ class Lexer:
             inside = (any_alive[ids >> 5] >> (ids & 31).astype(np.uint32)) & 1
             keep = inside == 0
             ids, pos, term = ids[keep], pos[keep], term[keep]
-            info.exits, exit_ids = self._group_exits(ids, pos, term, np.zeros(len(ids), np.int32))
+            info.exits, exit_ids = self._group_exits(ids, pos, term)
         valid = pack_ids(self.tok.walk_table.ids, self.words)
         rest = valid & ~any_alive
         if len(exit_ids):
@@ -167,7 +167,7 @@ class Lexer:
         info.rest_any = bool(rest.any())
         return info
 
-    def _group_exits(self, ids, pos, term, base):
+    def _group_exits(self, ids, pos, term):
         """Group (token, last-accept pos, terminal) triples by the best lexeme end per token."""
         if len(ids) == 0:
             return [], ids
@@ -204,7 +204,7 @@ class Lexer:
         for k in np.flatnonzero(~simple).tolist():
             sig = tuple(int(x) for x in term[starts[k] : starts[k] + counts[k]])
             if any(t in self.value_terminals for t in sig):
-                key = (sig, tb[int(uniq_ids[k])][int(base[k]) if k < len(base) else 0 : int(uniq_pos[k])])
+                key = (sig, tb[int(uniq_ids[k])][: int(uniq_pos[k])])
             else:
                 key = (sig, None)
             groups.setdefault(key, []).append(k)
