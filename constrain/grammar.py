@@ -50,7 +50,8 @@ from .errors import CompileBudgetError, GrammarError
 from .fsm.bytedfa import ByteDFA, literal_to_dfa, regex_to_dfa
 from .lexer import ExitGroup, Lexer
 from .parsing.base import GrammarSpec
-from .store.maskstore import or_into
+from .store.charbounds import CharBounds, count_chars, string_state
+from .store.maskstore import SparseBits, or_into
 from .tokenizer import TokenizerInfo
 
 State = tuple  # (pstate, uid, started, acc, pending, lexeme)
@@ -140,6 +141,10 @@ class CompiledGrammar:
         self.options = options
         self.ignore = spec.ignore
         self.value_terminals = frozenset(getattr(self.parser, "value_terminals", frozenset()))
+        # bounded strings need their lexeme tracked, like the terminals the parser inspects
+        self._max_chars = [t.max_chars for t in spec.terminals]
+        self.value_terminals |= {i for i, c in enumerate(self._max_chars) if c is not None}
+        self._all_tokens = np.full(tok.mask_words, 0xFFFFFFFF, dtype=np.uint32)
         self.lexer = Lexer(spec.terminals, dfas, spec.ignore, self.value_terminals, tok)
         self.track_value = bool(self.value_terminals)
         self.words = tok.mask_words
@@ -352,8 +357,11 @@ class CompiledGrammar:
         info = self.lexer.info(uid)
         m = np.zeros(self.words, dtype=np.uint32)
         blocked = None  # tokens keeping only terminals the parser cannot take alive
+        caps = self._max_chars
         for t, bits in info.alive.items():
             if self.feedable(p, t):
+                if caps[t] is not None:
+                    bits = bits & self._open_string_cap(caps[t], lex, started)
                 m |= bits
             elif blocked is None:
                 blocked = bits.copy()
@@ -373,6 +381,26 @@ class CompiledGrammar:
             if b is not None:
                 m |= self._token_mask_cached(b) & info.rest
         return m
+
+    def _open_string_cap(self, limit: int, lex: bytes, started: bool) -> np.ndarray:
+        """Tokens that keep a string of at most ``limit`` characters within it (see store.charbounds)."""
+        cb = CharBounds.for_tokenizer(self.tok)
+        if not started:  # the token opens the string: its first byte is the quote
+            return cb.at_most(limit + 1)
+        n, esc = string_state(lex[1:])
+        if esc >= 2:  # inside \uXXXX (never generated here): no cap
+            return self._all_tokens
+        return cb.at_most(limit - n, esc == 1)
+
+    def _capped_tails(self, ti, t: int, limit: int) -> SparseBits:
+        """Tokens of a tail group that open a bounded string and stay within ``limit`` characters."""
+        got = ti.capped.get((t, limit))
+        if got is None:
+            ids, offs = ti.open_strings[t]
+            tb = self.tok.token_bytes
+            keep = [k for k in range(len(ids)) if count_chars(tb[int(ids[k])][int(offs[k]) + 1 :]) <= limit]
+            got = ti.capped[(t, limit)] = SparseBits(ids[keep])
+        return got
 
     def _backup_tokens(self, state: State, cand: np.ndarray, m: np.ndarray) -> None:
         """Allow each token of ``cand`` whose resulting state can still continue (by backup).
@@ -421,8 +449,13 @@ class CompiledGrammar:
     def _tails_now(self, p: Hashable, g: ExitGroup) -> np.ndarray:
         ti = self.lexer.tail_info(g, self.fresh_uid(p))
         m = np.zeros(self.words, dtype=np.uint32)
+        if ti.empty is not None:  # the parser took the lexeme and the token ends with it
+            ti.empty.or_into(m)
+        caps = self._max_chars
         for t, bits in ti.alive.items():
             if self.feedable(p, t):
+                if caps[t] is not None:
+                    bits = self._capped_tails(ti, t, caps[t])
                 or_into(m, bits)
         for g2 in ti.exits:
             p2 = self.feed_lexeme(p, g2.terms, g2.value or b"")

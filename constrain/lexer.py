@@ -57,6 +57,9 @@ class TailInfo:
 
     alive: dict[int, np.ndarray]  # terminal -> packed bits of tokens whose tail keeps it alive
     exits: list[ExitGroup]
+    empty: SparseBits | None = None  # tokens with nothing after the lexeme: allowed once it is taken
+    open_strings: dict = field(default_factory=dict)  # bounded string terminal -> (ids, tail offsets)
+    capped: dict = field(default_factory=dict)  # (terminal, bound) -> SparseBits, filled by the grammar
 
 
 class Lexer:
@@ -80,10 +83,12 @@ class Lexer:
             self.rank[i] = r
         self.rows = [d.rows if d is not None else None for d in dfas]
         self.accepts = [d.accept_list if d is not None else None for d in dfas]
+        self.completes = [d.complete.tolist() if d is not None else None for d in dfas]
         self.unions: list[tuple[tuple[int, int], ...]] = []
         self.union_ids: dict[tuple, int] = {}
         self.union_accepting: list[tuple[int, ...]] = []
         self.union_has_value: list[bool] = []
+        self.union_done: list[bool] = []  # every member complete and a value terminal among them
         self.trans: dict[tuple[int, int], int] = {}
         self.infos: dict[int, UnionInfo] = {}
         self.tails: dict[tuple, TailInfo] = {}
@@ -101,6 +106,8 @@ class Lexer:
             acc.sort(key=self.rank.__getitem__)
             self.union_accepting.append(tuple(acc))
             self.union_has_value.append(any(t in self.value_terminals for t, _ in members))
+            self.union_done.append(bool(members) and self.union_has_value[-1]
+                                   and all(self.completes[t][s] for t, s in members))
         return uid
 
     def fresh(self, candidates: frozenset[int]) -> int:
@@ -137,8 +144,8 @@ class Lexer:
         info = UnionInfo(members, self.union_accepting[uid])
         any_alive = np.zeros(self.words, dtype=np.uint32)
         acc_ids, acc_pos, acc_term = [], [], []
-        for t, s in members:
-            e = self.store.get(self.dfas[t], s)
+        entries = [(t, self.store.get(self.dfas[t], s)) for t, s in members]
+        for t, e in entries:
             if t in info.alive:
                 info.alive[t] = info.alive[t] | e.alive
             else:
@@ -148,6 +155,18 @@ class Lexer:
                 acc_ids.append(e.acc_ids)
                 acc_pos.append(e.acc_pos.astype(np.int32))
                 acc_term.append(np.full(len(e.acc_ids), t, dtype=np.int32))
+        done = self._complete_tokens(entries)
+        if done is not None:
+            # these tokens end the lexeme exactly at their end and a value terminal is among
+            # the candidates: they are exits with an empty tail (the value is checked now)
+            d_ids, d_pos, d_term, d_bits = done
+            keep = ~d_bits
+            for t in info.alive:
+                info.alive[t] = info.alive[t] & keep
+            any_alive &= keep
+            acc_ids.append(d_ids)
+            acc_pos.append(d_pos)
+            acc_term.append(d_term)
         info.any_alive = any_alive
         exit_ids = np.zeros(0, dtype=np.int32)
         if acc_ids:
@@ -166,6 +185,33 @@ class Lexer:
         info.rest = rest
         info.rest_any = bool(rest.any())
         return info
+
+    def _complete_tokens(self, entries):
+        """Tokens after which every live member terminal is complete, with a value terminal among
+        them: (ids, token lengths, terminal, packed ids) triples, one per (token, complete terminal);
+        None if there are none."""
+        if not any(t in self.value_terminals and len(e.done_ids) for t, e in entries):
+            return None
+        open_alive = np.zeros(self.words, dtype=np.uint32)
+        for t, e in entries:
+            open_alive |= e.alive & ~pack_ids(e.done_ids, self.words) if len(e.done_ids) else e.alive
+        sh = lambda ids: (ids & 31).astype(np.uint32)  # noqa: E731
+        cand = [e.done_ids for t, e in entries if t in self.value_terminals and len(e.done_ids)]
+        cand = np.unique(np.concatenate(cand))
+        cand = cand[((open_alive[cand >> 5] >> sh(cand)) & 1) == 0]
+        if not len(cand):
+            return None
+        lengths = self.tok.walk_table.lengths[self.tok.walk_table.row_of[cand]]
+        ids, pos, term = [], [], []
+        for t, e in entries:
+            if len(e.done_ids):
+                sel = np.isin(cand, e.done_ids, assume_unique=True)
+                if sel.any():
+                    ids.append(cand[sel])
+                    pos.append(lengths[sel].astype(np.int32))
+                    term.append(np.full(int(sel.sum()), t, dtype=np.int32))
+        return (np.concatenate(ids).astype(np.int32), np.concatenate(pos), np.concatenate(term),
+                pack_ids(cand, self.words))
 
     def _group_exits(self, ids, pos, term):
         """Group (token, last-accept pos, terminal) triples by the best lexeme end per token."""
@@ -262,31 +308,52 @@ class Lexer:
             return ti
         wt = self.tok.walk_table
         ids = group.ids
-        end, acc_pos, acc_uid = self.union_walk(fresh_uid, wt.row_of[ids], group.offs)
-        alive: dict[int, list] = {}
+        rows = wt.row_of[ids]
+        empty = group.offs >= wt.lengths[rows]
+        empty_bits = SparseBits(ids[empty]) if empty.any() else None
+        if empty_bits is not None:  # the token ended exactly with the lexeme: nothing left to lex
+            ids, rows, offs = ids[~empty], rows[~empty], group.offs[~empty]
+        else:
+            offs = group.offs
+        end, acc_pos, acc_uid = self.union_walk(fresh_uid, rows, offs)
+        # a tail that ends in a complete state of a value terminal ends that lexeme too: an exit
+        done = np.zeros(len(ids), dtype=bool)
         live = end >= 0
         if live.any():
+            ud = np.asarray(self.union_done, dtype=bool)
+            done[live] = ud[end[live]]
+        alive: dict[int, list] = {}
+        live &= ~done
+        if live.any():
             for u in np.unique(end[live]).tolist():
-                sel = ids[end == u]
+                sel = np.flatnonzero(live & (end == u))
                 for t, _ in self.unions[u]:
                     alive.setdefault(t, []).append(sel)
-        alive_bits = {t: SparseBits(np.concatenate(v)) for t, v in alive.items()}
+        alive_ks = {t: np.concatenate(v) for t, v in alive.items()}
+        alive_bits = {t: SparseBits(ids[k]) for t, k in alive_ks.items()}
         exits: list[ExitGroup] = []
-        dead = (~live) & (acc_pos > group.offs)
+        dead = (end < 0) & (acc_pos > offs)
+        if done.any():
+            acc_pos = acc_pos.copy()
+            acc_uid = acc_uid.copy()
+            acc_pos[done] = wt.lengths[rows[done]]
+            acc_uid[done] = end[done]
+            dead |= done
         if dead.any():
             groups: dict[tuple, list[int]] = {}
             tb = self.tok.token_bytes
             for k in np.flatnonzero(dead).tolist():
                 terms = self.union_accepting[int(acc_uid[k])]
                 if any(t in self.value_terminals for t in terms):
-                    key2 = (terms, tb[int(ids[k])][int(group.offs[k]) : int(acc_pos[k])])
+                    key2 = (terms, tb[int(ids[k])][int(offs[k]) : int(acc_pos[k])])
                 else:
                     key2 = (terms, None)
                 groups.setdefault(key2, []).append(k)
             for (terms, value), ks in groups.items():
                 ks = np.asarray(ks)
                 exits.append(ExitGroup(terms, ids[ks], acc_pos[ks].astype(np.int32), value))
-        ti = TailInfo(alive_bits, exits)
+        ti = TailInfo(alive_bits, exits, empty_bits,
+                      {t: (ids[k], offs[k]) for t, k in alive_ks.items() if self.terminals[t].max_chars is not None})
         ti._group = group  # type: ignore[attr-defined]  # keeps id(group) valid while cached
         self.tails[key] = ti
         return ti

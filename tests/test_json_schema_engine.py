@@ -86,3 +86,64 @@ def test_random_walks_validate(llama3, schema, good, bad):
         assert validator.is_valid(json.loads(out.decode())), out
         done += 1
     assert done >= 1
+
+
+# Value checks decided when a lexeme ends must not let a prefix through that no completion
+# can satisfy: a key that is already taken, a string past its maxLength, a too-short string.
+NO_DEAD_END = [
+    {"type": "object", "properties": {"end": {"type": "number"}, "start": {"type": "number"}},
+     "required": ["end"], "additionalProperties": {"type": "integer"}, "maxProperties": 3},
+    {"type": "string", "maxLength": 40},
+    {"type": "array", "items": {"type": "string", "minLength": 35, "maxLength": 40}, "maxItems": 2},
+    {"type": "object", "properties": {"a": {"type": "string", "maxLength": 50, "pattern": "^[a-z ]*$"}},
+     "required": ["a"], "additionalProperties": False},
+]
+
+
+@pytest.mark.parametrize("schema", NO_DEAD_END)
+def test_walks_never_dead_end_on_value_checks(llama3, schema):
+    g = constrain.compile_json_schema(schema, llama3, whitespace="compact")
+    rng = random.Random(1)
+    stops = set(llama3.stop_token_ids)
+    closing = {i for i, b in enumerate(llama3.token_bytes) if b and len(b) <= 3 and any(c in b for c in b'"}],:')}
+    finished = 0
+    for _ in range(12):
+        m = g.matcher()
+        mask = llama3.allocate_bitmask()
+        out = []
+        for _ in range(100):
+            m.fill_bitmask(mask)
+            ids = llama3.bitmask_to_ids(mask).tolist()
+            assert ids, f"dead end after {llama3.decode(out)!r}"
+            can_stop = any(i in stops for i in ids)
+            body = [i for i in ids if i not in stops]
+            if can_stop and (not body or rng.random() < 0.3):
+                assert m.is_accepting()
+                jsonschema.validate(json.loads(llama3.decode(out)), schema)
+                finished += 1
+                break
+            short = [i for i in body if i in closing]  # lean towards finishing the document
+            t = rng.choice(short if short and rng.random() < 0.5 else body)
+            assert m.advance(t)
+            out.append(t)
+    assert finished >= 3
+
+
+def test_taken_key_is_blocked_at_its_closing_quote(llama3, llama3_hf):
+    schema = NO_DEAD_END[0]
+    g = constrain.compile_json_schema(schema, llama3, whitespace="compact")
+    ids = llama3_hf.encode('{"end":1,"end"', add_special_tokens=False)
+    n = g.matcher().validate_tokens(ids)
+    assert n == len(ids) - 1 and llama3.token_bytes[ids[n]].endswith(b'"')
+    ok = llama3_hf.encode('{"end":1,"endless":2}', add_special_tokens=False)
+    assert g.matcher().validate_tokens(ok) == len(ok)
+
+
+def test_open_string_stays_within_max_length(llama3, llama3_hf):
+    g = constrain.compile_json_schema({"type": "string", "maxLength": 40}, llama3)
+    for n, accepted in ((40, True), (41, False)):
+        ids = llama3_hf.encode(json.dumps("é" * n, ensure_ascii=False), add_special_tokens=False)
+        k = g.matcher().validate_tokens(ids)
+        assert (k == len(ids)) == accepted
+        if not accepted:  # blocked while the string is still open, not at the closing quote
+            assert b'"' not in llama3.token_bytes[ids[k]]

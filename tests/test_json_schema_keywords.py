@@ -108,6 +108,11 @@ CASES = [
     ("if-then-else", {"if": {"properties": {"k": {"const": "n"}}}, "then": {"properties": {"v": {"type": "number"}}},
                       "else": {"properties": {"v": {"type": "string"}}}},
      [{"k": "n", "v": 1}, {"k": "s", "v": "x"}], [{"k": "n", "v": "x"}, {"k": "s", "v": 1}]),
+    ("integer-draft4-literal", {"$schema": "http://json-schema.org/draft-04/schema#", "type": "integer", "minimum": 3},
+     [3, 12345], [12345.0, 2, 4.5]),
+    ("integer-draft7-integral", {"$schema": "http://json-schema.org/draft-07/schema#", "type": "integer"},
+     [3, 12345.0], [4.5]),
+    ("format-regex", {"type": "string", "format": "regex"}, ["[a-z]+", "(?:x)|y", ""], ["[", "a)", "*"]),
     # ------------------------------------------------------------------ references
     ("ref-defs", {"$defs": {"pos": {"type": "integer", "minimum": 1}}, "type": "array", "items": {"$ref": "#/$defs/pos"}},
      [[1, 2]], [[0], ["x"]]),

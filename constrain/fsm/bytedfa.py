@@ -41,6 +41,14 @@ class ByteDFA:
         if not self.rows:
             self.rows = self.trans.tolist()
         self.accept_list = self.accept.tolist()
+        self._complete = None
+
+    @property
+    def complete(self) -> np.ndarray:
+        """bool[n_states]: accepting states that no byte continues (the lexeme is over)."""
+        if self._complete is None:
+            self._complete = self.accept & (self.trans < 0).all(axis=1)
+        return self._complete
 
     @property
     def n_states(self) -> int:
@@ -66,6 +74,7 @@ class ByteDFA:
         self.trans, self.accept, self.key = d["trans"], d["accept"], d["key"]
         self.rows = self.trans.tolist()
         self.accept_list = self.accept.tolist()
+        self._complete = None
 
 
 def regex_to_dfa(regex: str, max_states: int = 20000, name: str | None = None) -> ByteDFA:

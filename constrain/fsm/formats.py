@@ -68,6 +68,25 @@ FORMATS: dict[str, str] = {
 }
 
 
+def _is_regex(s: str) -> bool:
+    import re
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            re.compile(s)
+    except (re.error, RecursionError, OverflowError, ValueError):
+        return False
+    return True
+
+
+#: formats no regular language describes: checked on the decoded string when it ends
+#: ("regex": what Python's ``re`` compiles, as the ``jsonschema`` package checks it).
+#: A prefix may be allowed that no completion turns into a valid value (e.g. ``"a)``).
+CHECKED_FORMATS = {"regex": _is_regex}
+
+
 def format_pattern(name: str) -> str | None:
     """The anchored ECMA pattern for a known format, or None (annotation only)."""
     return FORMATS.get(name)

@@ -3,7 +3,8 @@
 * :func:`int_range` -- canonical non-negative integers (no leading zeros) in ``[lo, hi]``;
 * :func:`number_regex` -- JSON numbers (``-?int(.frac)?``, exponents only when
   the bounds are sign-only) whose value lies in a range, optionally with at most
-  ``frac_digits`` significant fraction digits (``0`` = integer-valued, e.g. ``1.0``);
+  ``frac_digits`` significant fraction digits (``0`` = integer-valued, e.g. ``1.0``;
+  ``-1`` = integer literals only, no fraction or exponent);
 * :func:`literal_regex` -- the JSON spellings of one number (``1``, ``1.0``, ``1.00``...).
 
 Ranges are exact: every string matched is a JSON number in the range, every
@@ -133,7 +134,15 @@ def _fraction(rx: str | None, empty_ok: bool) -> str | None:
 
 
 def _nonneg(lo: Decimal, lo_inc: bool, hi: Decimal | None, hi_inc: bool, k: int | None) -> str | None:
-    """JSON numbers without sign/exponent whose value v satisfies lo <=(<) v <=(<) hi."""
+    """JSON numbers without sign/exponent whose value v satisfies lo <=(<) v <=(<) hi.
+    ``k == -1``: integers spelled without a fraction (draft 4's ``integer``)."""
+    if k == -1:
+        def fraction(rx_ok):
+            return "" if rx_ok[1] else None
+        k = 0
+    else:
+        def fraction(rx_ok):
+            return _fraction(*rx_ok)
     li, lf = _split(lo)
     parts = []
     if hi is not None:
@@ -141,18 +150,18 @@ def _nonneg(lo: Decimal, lo_inc: bool, hi: Decimal | None, hi_inc: bool, k: int 
             return None
         hi_i, hf = _split(hi)
         if hi_i == li:
-            fr = _fraction(*_frac(lf, lo_inc, hf, hi_inc, k))
+            fr = fraction(_frac(lf, lo_inc, hf, hi_inc, k))
             return None if fr is None else f"{li}{fr}"
-    fr = _fraction(*_frac(lf, lo_inc, None, True, k))
+    fr = fraction(_frac(lf, lo_inc, None, True, k))
     if fr is not None:
         parts.append(f"{li}{fr}")
     mid_hi = None if hi is None else hi_i - 1
     if mid_hi is None or mid_hi >= li + 1:
         mid = int_range(li + 1, mid_hi)
         if mid:
-            parts.append(f"(?:{mid}){_fraction(*_frac('', True, None, True, k))}")
+            parts.append(f"(?:{mid}){fraction(_frac('', True, None, True, k))}")
     if hi is not None:
-        fr = _fraction(*_frac("", True, hf, hi_inc, k))
+        fr = fraction(_frac("", True, hf, hi_inc, k))
         if fr is not None:
             parts.append(f"{hi_i}{fr}")
     return "|".join(parts) if parts else None

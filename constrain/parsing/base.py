@@ -31,6 +31,9 @@ class Terminal:
     priority: int = 0
     literal: bytes | None = None
     line: int | None = None  # where it was defined, for error messages
+    #: a JSON string terminal whose content may have at most this many characters
+    #: (checked when the value ends; the engine also keeps open strings within it)
+    max_chars: int | None = None
 
 
 class Parser(Protocol):

@@ -8,7 +8,11 @@ keep two facts per token:
   the token's bytes keep this terminal alive);
 * for tokens that die: the last position where the terminal accepted
   (``acc_ids``/``acc_pos``, sparse). That is where the lexeme would end by
-  longest match, and the rest of the token is lexed afresh.
+  longest match, and the rest of the token is lexed afresh;
+* ``done_ids``: the alive tokens that end in a *complete* state (accepting,
+  no byte continues it, e.g. after a string's closing quote). The lexeme is
+  then fully known at the token's end, so a terminal whose value the parser
+  checks can be decided there, not one token later.
 
 An entry depends only on the tokenizer and the DFA's content, so it is shared
 by every grammar that contains the same terminal, and cached on disk keyed by
@@ -30,7 +34,7 @@ import numpy as np
 from ..fsm.bytedfa import ByteDFA
 from ..tokenizer import TokenizerInfo
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def cache_dir() -> Path | None:
@@ -46,10 +50,11 @@ class TerminalWalk:
     alive: np.ndarray  # uint32[W] packed
     acc_ids: np.ndarray  # int32: token ids that die after an accepting position
     acc_pos: np.ndarray  # int16: bytes consumed at that accepting position (>= 1)
+    done_ids: np.ndarray  # int32: alive token ids that end in a complete state
 
     @property
     def nbytes(self) -> int:
-        return self.alive.nbytes + self.acc_ids.nbytes + self.acc_pos.nbytes
+        return self.alive.nbytes + self.acc_ids.nbytes + self.acc_pos.nbytes + self.done_ids.nbytes
 
 
 def pack_ids(ids: np.ndarray, words: int) -> np.ndarray:
@@ -113,10 +118,12 @@ def walk_all(dfa: ByteDFA, state: int, tok: TokenizerInfo) -> TerminalWalk:
         last[act[a]] = i + 1
     alive_rows = np.flatnonzero(~dead)
     acc_rows = np.flatnonzero(dead & (last > 0))
+    done_rows = alive_rows[dfa.complete[st[alive_rows]]]
     return TerminalWalk(
         alive=pack_ids(wt.ids[alive_rows], tok.mask_words),
         acc_ids=wt.ids[acc_rows].astype(np.int32),
         acc_pos=last[acc_rows].astype(np.int16),
+        done_ids=np.sort(wt.ids[done_rows]).astype(np.int32),
     )
 
 
@@ -174,7 +181,7 @@ class MaskStore:
     @staticmethod
     def _digest(tag: str, e: TerminalWalk) -> str:
         h = hashlib.sha256(tag.encode())
-        for a in (e.alive, e.acc_ids, e.acc_pos):
+        for a in (e.alive, e.acc_ids, e.acc_pos, e.done_ids):
             h.update(a.tobytes())
         return h.hexdigest()
 
@@ -185,7 +192,7 @@ class MaskStore:
         tag = f"{self.tok.content_hash}/{dfa_key}/{state}"
         try:
             with np.load(path, allow_pickle=False) as z:
-                e = TerminalWalk(z["alive"], z["acc_ids"], z["acc_pos"])
+                e = TerminalWalk(z["alive"], z["acc_ids"], z["acc_pos"], z["done_ids"])
                 ok = (
                     str(z["digest"]) == self._digest(tag, e)
                     and e.alive.dtype == np.uint32
@@ -193,6 +200,7 @@ class MaskStore:
                     and e.acc_ids.dtype == np.int32
                     and e.acc_pos.dtype == np.int16
                     and e.acc_ids.shape == e.acc_pos.shape
+                    and e.done_ids.dtype == np.int32
                 )
         except Exception:
             ok = False
@@ -214,7 +222,7 @@ class MaskStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
             with os.fdopen(fd, "wb") as f:
-                np.savez(f, alive=e.alive, acc_ids=e.acc_ids, acc_pos=e.acc_pos, digest=np.array(self._digest(tag, e)))
+                np.savez(f, alive=e.alive, acc_ids=e.acc_ids, acc_pos=e.acc_pos, done_ids=e.done_ids, digest=np.array(self._digest(tag, e)))
             os.replace(tmp, path)
         except OSError:
             pass  # a read-only or full disk only costs speed

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from ...errors import CompileBudgetError, RegexError, SchemaError, UnsupportedSchemaError
 from ...fsm import ecma_regex as er
-from ...fsm.formats import FORMATS
+from ...fsm.formats import CHECKED_FORMATS, FORMATS
 from ...fsm.numeric import literal_regex, number_regex
 from ...parsing.base import Terminal
 from .ir import ANY, FALSE, ArrC, Ctx, Group, Lazy, Node, Typed, Union, and_nodes, deref, jkey
@@ -358,11 +358,11 @@ class Compiler:
             i = self._add(Terminal(f"L{len(self.terminals)}", _lit_rx(text), literal=text.encode()), key)
         return i
 
-    def regex(self, rx: str, value: bool = False) -> int:
-        key = ("r", rx)
+    def regex(self, rx: str, value: bool = False, max_chars: int | None = None) -> int:
+        key = ("r", rx, max_chars)
         i = self.by_key.get(key)
         if i is None:
-            i = self._add(Terminal(f"R{len(self.terminals)}", rx), key)
+            i = self._add(Terminal(f"R{len(self.terminals)}", rx, max_chars=max_chars), key)
         if value:
             self.value_terms.add(i)
         return i
@@ -447,7 +447,8 @@ class Compiler:
     def string_body(self, t: Typed):
         """(regex body between the quotes, runtime check or None) for a non-enum string node."""
         s = t.s
-        pats = list(s.patterns) + [FORMATS[f] for f in s.formats]
+        pats = list(s.patterns) + [FORMATS[f] for f in s.formats if f in FORMATS]
+        fchecks = tuple(CHECKED_FORMATS[f] for f in s.formats if f in CHECKED_FORMATS)
         lo, hi = s.min_len, s.max_len
         checks_pats: list = []
         length_runtime = False
@@ -482,15 +483,15 @@ class Compiler:
         for p in checks_pats:
             _Fsm.get(p)
         notv = s.not_values
-        if not checks_pats and not length_runtime and not notv:
+        if not checks_pats and not length_runtime and not notv and not fchecks:
             return body, None
 
-        def check(v: str, lo=lo, hi=hi, pats=tuple(checks_pats), notv=notv, lr=length_runtime) -> bool:
+        def check(v: str, lo=lo, hi=hi, pats=tuple(checks_pats), notv=notv, lr=length_runtime, fc=fchecks) -> bool:
             if lr and (len(v) < lo or (hi is not None and len(v) > hi)):
                 return False
             if v in notv:
                 return False
-            return all(pattern_matches(p, v) for p in pats)
+            return all(pattern_matches(p, v) for p in pats) and all(f(v) for f in fc)
 
         return body, check
 
@@ -507,7 +508,7 @@ class Compiler:
         if len(v) < s.min_len or (s.max_len is not None and len(v) > s.max_len) or v in s.not_values:
             return False
         return all(pattern_matches(p, v) for p in s.patterns) and \
-            all(pattern_matches(FORMATS[f], v) for f in s.formats)
+            all(pattern_matches(FORMATS[f], v) if f in FORMATS else CHECKED_FORMATS[f](v) for f in s.formats)
 
     def string_term(self, t: Typed):
         if t.enum is not None:
@@ -526,7 +527,9 @@ class Compiler:
         body, chk = self.string_body(t)
         if body is None:
             return None
-        term = self.regex(f'"(?:{body})"', value=chk is not None or self._capture)
+        # a maxLength checked at the end also caps open strings (exact: see store.charbounds)
+        cap = t.s.max_len if chk is not None else None
+        term = self.regex(f'"(?:{body})"', value=chk is not None or self._capture, max_chars=cap)
         if chk is None:
             return [(term, None)]
 
@@ -561,7 +564,7 @@ class Compiler:
             if not vals:
                 return None
             return self.regex("|".join(f"(?:{literal_regex(v)})" for v in vals), value=self._capture), None
-        frac = 0 if n.integer else None
+        frac = (-1 if n.lexical_int else 0) if n.integer else None
         runtime_mult = []
         for m in n.multiples:
             m = m.normalize()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from ...errors import SchemaError, UnsupportedSchemaError
-from ...fsm.formats import FORMATS
+from ...fsm.formats import CHECKED_FORMATS, FORMATS
 from .ir import (ALL_TYPES, ANY, FALSE, ArrC, Ctx, Group, Lazy, NumC, ObjC, ObjPart, StrC, Typed, Union, and_nodes,
                  deref, jkey, jtype)
 
@@ -298,7 +298,7 @@ class Converter:
                 pats = (s["pattern"],)
             fmts = ()
             f = s.get("format")
-            if isinstance(f, str) and f in FORMATS and self.format_assertion:
+            if isinstance(f, str) and (f in FORMATS or f in CHECKED_FORMATS) and self.format_assertion:
                 fmts = (f,)
             sc = StrC(mn, mx, pats, fmts)
         # numbers
@@ -328,7 +328,8 @@ class Converter:
             if m <= 0:
                 raise SchemaError("multipleOf must be > 0", f"{ptr}/multipleOf")
             mult = (m,)
-        nc = NumC(lo, lo_x, hi, hi_x, integer, mult)
+        # draft 4 (and 3): "integer" is a JSON integer literal, so 1.0 and 1e3 are not integers
+        nc = NumC(lo, lo_x, hi, hi_x, integer, mult, lexical_int=integer and self.draft <= 4)
         # arrays
         ac = ArrC()
         if any(k in s for k in ("items", "prefixItems", "additionalItems", "minItems", "maxItems", "uniqueItems",

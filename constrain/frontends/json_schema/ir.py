@@ -56,6 +56,7 @@ class NumC:
     integer: bool = False
     multiples: tuple = ()
     not_values: frozenset = frozenset()  # canonical Decimal values excluded
+    lexical_int: bool = False  # integers must be spelled without fraction/exponent (draft 4)
 
 
 @dataclass(frozen=True, eq=False)
@@ -295,7 +296,8 @@ def merge_typed(ctx: Ctx, a: Typed, b: Typed) -> Node:
              _uniq(a.s.formats + b.s.formats), a.s.not_values | b.s.not_values)
     lo, lo_excl = _tighter_lo(a.n, b.n)
     hi, hi_excl = _tighter_hi(a.n, b.n)
-    n = NumC(lo, lo_excl, hi, hi_excl, integer, _uniq(a.n.multiples + b.n.multiples), a.n.not_values | b.n.not_values)
+    n = NumC(lo, lo_excl, hi, hi_excl, integer, _uniq(a.n.multiples + b.n.multiples), a.n.not_values | b.n.not_values,
+             (a.n.integer and a.n.lexical_int) or (b.n.integer and b.n.lexical_int))
     arr = a.a
     if "array" in types:
         arr = _merge_arr(ctx, a.a, b.a)
