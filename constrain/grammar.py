@@ -46,6 +46,7 @@ from typing import Any, Hashable
 
 import numpy as np
 
+from .budget import time_limit
 from .errors import CompileBudgetError, GrammarError
 from .fsm.bytedfa import ByteDFA, literal_to_dfa, regex_to_dfa
 from .lexer import ExitGroup, Lexer
@@ -103,27 +104,28 @@ def build_grammar(spec: GrammarSpec, tok: TokenizerInfo, options: CompileOptions
     """Lower a front end's :class:`GrammarSpec` to byte DFAs and wrap it for matching."""
     opts = options or CompileOptions()
     deadline = time.monotonic() + opts.max_compile_seconds
-    dfas: list[ByteDFA | None] = []
-    for t in spec.terminals:
-        if time.monotonic() > deadline:
-            raise CompileBudgetError(f"compiling {spec.name} took longer than {opts.max_compile_seconds}s")
-        if t.regex is None:
-            dfas.append(None)
-            continue
-        key = t.literal if t.literal is not None else t.regex
-        got = dfa_cache.get(key) if dfa_cache is not None else None
-        if got is None:
-            if t.literal is not None:
-                if not t.literal:
-                    raise GrammarError(f"terminal {t.name} is empty", t.name)
-                got = literal_to_dfa(t.literal)
-            else:
-                got = regex_to_dfa(t.regex, opts.max_dfa_states, t.name)
-                if got.accept[0]:
-                    raise GrammarError(f"terminal {t.name} matches the empty string", _where(t))
-            if dfa_cache is not None:
-                dfa_cache[key] = got
-        dfas.append(got)
+    with time_limit(opts.max_compile_seconds, f"compiling {spec.name}"):
+        dfas: list[ByteDFA | None] = []
+        for t in spec.terminals:
+            if time.monotonic() > deadline:
+                raise CompileBudgetError(f"compiling {spec.name} took longer than {opts.max_compile_seconds}s")
+            if t.regex is None:
+                dfas.append(None)
+                continue
+            key = t.literal if t.literal is not None else t.regex
+            got = dfa_cache.get(key) if dfa_cache is not None else None
+            if got is None:
+                if t.literal is not None:
+                    if not t.literal:
+                        raise GrammarError(f"terminal {t.name} is empty", t.name)
+                    got = literal_to_dfa(t.literal)
+                else:
+                    got = regex_to_dfa(t.regex, opts.max_dfa_states, t.name)
+                    if got.accept[0]:
+                        raise GrammarError(f"terminal {t.name} matches the empty string", _where(t))
+                if dfa_cache is not None:
+                    dfa_cache[key] = got
+            dfas.append(got)
     return CompiledGrammar(spec, tok, dfas, opts)
 
 
@@ -371,11 +373,7 @@ class CompiledGrammar:
             # such a lexeme can still die before completing, and the lexer then backs up
             # to the last accepting position (lark does): decide these tokens one by one
             self._backup_tokens(state, blocked & ~m, m)
-        for g in info.exits:
-            value = lex + g.value if g.value is not None else b""
-            p2 = self.feed_lexeme(p, g.terms, value)
-            if p2 is not None:
-                m |= self._tails(p2, g)
+        self._exit_masks(p, lex, info.exits, m)
         if info.rest_any and started:
             b = self.backup(state)
             if b is not None:
@@ -457,8 +455,46 @@ class CompiledGrammar:
                 if caps[t] is not None:
                     bits = self._capped_tails(ti, t, caps[t])
                 or_into(m, bits)
-        for g2 in ti.exits:
-            p2 = self.feed_lexeme(p, g2.terms, g2.value or b"")
-            if p2 is not None:
-                m |= self._tails(p2, g2)
+        self._exit_masks(p, b"", ti.exits, m)
         return m
+
+    def _exit_masks(self, p: Hashable, lex: bytes, exits: list[ExitGroup], m: np.ndarray) -> None:
+        """OR into ``m`` the tokens of ``exits`` whose lexeme the parser takes and whose tail is valid.
+
+        Groups that differ only in the lexeme's value (one group per distinct value) are fed
+        together (:meth:`feed_values`); those that lead to the same parser state share one
+        tail computation over their merged tokens. So a string or key position with hundreds
+        of distinct closing tokens costs a few parser feeds and one vectorised tail walk."""
+        by_terms: dict[tuple, list[ExitGroup]] = {}
+        for g in exits:
+            if g.value is None:
+                p2 = self.feed_lexeme(p, g.terms, b"")
+                if p2 is not None:
+                    m |= self._tails(p2, g)
+            else:
+                by_terms.setdefault(g.terms, []).append(g)
+        for terms, gs in by_terms.items():
+            if len(gs) == 1:
+                p2 = self.feed_lexeme(p, terms, lex + gs[0].value)
+                if p2 is not None:
+                    m |= self._tails(p2, gs[0])
+                continue
+            p2s = self.feed_values(p, terms, [lex + g.value for g in gs])
+            same: dict[Hashable, list[ExitGroup]] = {}
+            for g, p2 in zip(gs, p2s):
+                if p2 is not None:
+                    same.setdefault(p2, []).append(g)
+            for p2, members in same.items():
+                g = members[0] if len(members) == 1 else self.lexer.merged(members)
+                m |= self._tails(p2, g)
+
+    def feed_values(self, p: Hashable, terms: tuple[int, ...], values: list[bytes]) -> list:
+        """``feed_lexeme`` for several values of the same terminals (the parser may batch them)."""
+        if terms[0] in self.ignore or not any(t in self.value_terminals for t in terms):
+            return [self.feed_lexeme(p, terms, b"")] * len(values)
+        if any(t in self.ignore for t in terms):
+            terms = tuple(t for t in terms if t not in self.ignore)
+        batch = getattr(self.parser, "feed_values", None)
+        if batch is not None:
+            return batch(p, terms, values)
+        return [self.parser.feed(p, terms, v) for v in values]

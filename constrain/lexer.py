@@ -93,6 +93,7 @@ class Lexer:
         self.infos: dict[int, UnionInfo] = {}
         self.tails: dict[tuple, TailInfo] = {}
         self.fresh_ids: dict[frozenset, int] = {}
+        self._merged: dict[tuple, ExitGroup] = {}
         self.words = tok.mask_words
 
     # ------------------------------------------------------------------ union states
@@ -244,10 +245,14 @@ class Lexer:
             for t in np.unique(st).tolist():
                 sel = st == t
                 out.append(ExitGroup((t,), sid[sel].astype(np.int32), spos[sel].astype(np.int32), None))
-        # ties and value terminals: per token
+        # one value terminal: grouped by (terminal, the token bytes up to the lexeme end), vectorised
+        single = (counts == 1) & is_value[first_term]
+        if single.any():
+            out.extend(self._value_groups(first_term[single], uniq_ids[single], uniq_pos[single]))
+        # ties: per token (rare)
         groups: dict[tuple, list[int]] = {}
         tb = self.tok.token_bytes
-        for k in np.flatnonzero(~simple).tolist():
+        for k in np.flatnonzero(~simple & ~single).tolist():
             sig = tuple(int(x) for x in term[starts[k] : starts[k] + counts[k]])
             if any(t in self.value_terminals for t in sig):
                 key = (sig, tb[int(uniq_ids[k])][: int(uniq_pos[k])])
@@ -258,6 +263,40 @@ class Lexer:
             ks = np.asarray(ks)
             out.append(ExitGroup(sig, uniq_ids[ks].astype(np.int32), uniq_pos[ks].astype(np.int32), value))
         return out, uniq_ids
+
+    def _value_groups(self, term: np.ndarray, ids: np.ndarray, pos: np.ndarray) -> list[ExitGroup]:
+        """ExitGroups for tokens that end a value terminal's lexeme, one per (terminal, value bytes)."""
+        wt = self.tok.walk_table
+        width = int(pos.max())
+        head = wt.data[wt.row_of[ids], :width].copy()
+        head[np.arange(width)[None, :] >= pos[:, None]] = 0
+        key = np.concatenate([term.astype(">i4").view(np.uint8).reshape(-1, 4),
+                              pos.astype(">i2").view(np.uint8).reshape(-1, 2), head], axis=1)
+        key = np.ascontiguousarray(key).view(np.dtype((np.void, key.shape[1]))).ravel()
+        _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+        order = np.argsort(inv, kind="stable")
+        bounds = np.flatnonzero(np.r_[True, np.diff(inv[order]) != 0, True])
+        tb = self.tok.token_bytes
+        out = []
+        for j in range(len(bounds) - 1):
+            ks = order[bounds[j] : bounds[j + 1]]
+            k0 = int(ks[0])
+            out.append(ExitGroup((int(term[k0]),), ids[ks].astype(np.int32), pos[ks].astype(np.int32),
+                                 tb[int(ids[k0])][: int(pos[k0])]))
+        return out
+
+    def merged(self, groups: list[ExitGroup]) -> ExitGroup:
+        """One group with the tokens of ``groups`` (same terminals, values that the parser
+        treated alike), interned so its tail analysis is computed once."""
+        key = tuple(id(g) for g in groups)
+        got = self._merged.get(key)
+        if got is None:
+            got = ExitGroup(groups[0].terms, np.concatenate([g.ids for g in groups]),
+                            np.concatenate([g.offs for g in groups]), None)
+            got._parts = groups  # type: ignore[attr-defined]  # keeps the ids in `key` valid
+            # never evicted: caches elsewhere are keyed by id(group)
+            self._merged[key] = got
+        return got
 
     def union_walk(self, uid0: int, rows: np.ndarray, offs: np.ndarray):
         """Walk token rows (from ``offs``) through the union DFA from ``uid0``, vectorised.

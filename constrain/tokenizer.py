@@ -302,6 +302,25 @@ class TokenizerInfo:
         """The vocabulary laid out for vectorised DFA walks (see :class:`WalkTable`)."""
         return WalkTable.build(self.token_bytes)
 
+    @cached_property
+    def sorted_bytes(self) -> tuple[list[bytes], np.ndarray]:
+        """Token bytes in byte order, and their ids: tokens extending a given prefix form one
+        contiguous range (found by bisection), which is how literal terminals skip DFA walks."""
+        pairs = sorted((b, i) for i, b in enumerate(self.token_bytes) if b)
+        return [b for b, _ in pairs], np.array([i for _, i in pairs], dtype=np.int32)
+
+    def ids_with_prefix(self, prefix: bytes) -> tuple[int, int]:
+        """The range [lo, hi) of :attr:`sorted_bytes` whose tokens start with ``prefix``."""
+        import bisect
+
+        keys = self.sorted_bytes[0]
+        lo = bisect.bisect_left(keys, prefix)
+        up = prefix.rstrip(b"\xff")  # the least byte string above every extension of prefix
+        if not up:
+            return lo, len(keys)
+        up = up[:-1] + bytes([up[-1] + 1])
+        return lo, bisect.bisect_left(keys, up, lo)
+
     def bitmask_to_ids(self, mask: np.ndarray) -> np.ndarray:
         """Token ids whose bit is set (helper for tests and debugging)."""
         bits = np.unpackbits(mask.view(np.uint8), bitorder="little")[: self.vocab_size]

@@ -122,3 +122,27 @@ def test_compile_time_budget():
     s = {"type": "object", "properties": {f"p{i}": {"type": "string", "pattern": f"^x{i}"} for i in range(3000)}}
     with pytest.raises(CompileBudgetError):
         schema_to_spec(s, max_compile_seconds=0.01)
+
+
+def test_budget_interrupts_one_long_dfa_build(llama3):
+    """A pattern whose DFA is exponential ((a|b)*a(a|b){18}: 2**19 states) is one long call into
+    interegular: the time limit must stop it inside that call, with the typed error."""
+    import constrain
+
+    t0 = time.monotonic()
+    with pytest.raises(CompileBudgetError):
+        constrain.compile_json_schema({"type": "string", "pattern": "^(a|b)*a(a|b){18}$"}, llama3,
+                                      max_compile_seconds=1.0)
+    assert time.monotonic() - t0 < 5.0
+
+
+def test_unanchored_alternation_of_many_words_compiles_fast(llama3):
+    """Search semantics for w1|w2|...: one .* on each side, not per branch (that blows up)."""
+    import constrain
+
+    words = [f"INTERVAL_{k}" for k in ("TICK", "M1", "M2", "M3", "M5", "M10", "M15", "M30", "H1", "H4", "D1",
+                                       "W1", "MN1", "M4", "M6", "M20", "H2")]
+    g = _timed(lambda: constrain.compile_json_schema({"type": "string", "pattern": "|".join(words)}, llama3), 10.0)
+    h = Harness({"type": "string", "pattern": "|".join(words)})
+    assert h.accepts_value("x INTERVAL_M15 y") and not h.accepts_value("INTERVAL_X")
+    assert g.matcher().validate_tokens([]) == 0

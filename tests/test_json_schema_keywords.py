@@ -230,3 +230,20 @@ def test_empty_language_compiles_to_nothing():
         h = Harness(s)
         assert h.spec.extra["empty"]
         assert not h.accepts_value(1) and not h.accepts_value(None)
+
+
+def test_repeated_additional_keys():
+    """Additional names are not remembered where no constraint can tell a repeated key from the
+    parsed object (it keeps the last value, validated like the first); elsewhere they are."""
+    plain = Harness({"additionalProperties": {"type": "integer"}})
+    assert plain.accepts('{"x": 1, "x": 2}')
+    assert not plain.accepts('{"x": 1, "x": "a"}')
+    negated = Harness({"type": "object", "not": {"additionalProperties": {"type": "integer"}}})
+    assert negated.accepts('{"x": "a"}') and not negated.accepts('{"x": 1}')
+    assert not negated.accepts('{"x": "a", "x": 1}')  # parsed: {"x": 1}, which `not` rejects
+    counted = Harness({"minProperties": 2})
+    assert counted.accepts('{"x": 1, "y": 2}') and not counted.accepts('{"x": 1, "x": 2}')
+    one_of = Harness({"oneOf": [{"required": ["a"]}, {"additionalProperties": {"type": "string"}}]})
+    assert not one_of.accepts('{"x": 1, "x": "s"}')
+    known = Harness({"properties": {"a": {"type": "integer"}}})
+    assert not known.accepts('{"a": 1, "a": 2}')  # schema properties stay tracked

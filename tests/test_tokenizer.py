@@ -121,3 +121,19 @@ def test_bad_inputs():
         TokenizerInfo.from_tokenizer_json("/nonexistent/tokenizer.json")
     with pytest.raises(TokenizerError):
         TokenizerInfo.from_vocab([b"a", b"b"], eos_token_id=1, vocab_size=1)
+
+
+def test_literal_store_entries_equal_the_dfa_walk(llama3):
+    """Literal terminals skip the vocabulary walk (bisection in the byte-sorted vocabulary);
+    every state, the final one included, must give exactly the walked entry."""
+    from constrain.fsm.bytedfa import literal_to_dfa
+    from constrain.store.maskstore import literal_walk, walk_all
+
+    for lit in [b'"exchange"', b"null", b'"', b" ", b"ab\xffc", b"\xff", b'","', b"\n"]:
+        d = literal_to_dfa(lit)
+        for s in range(len(lit) + 1):
+            a, b = walk_all(d, s, llama3), literal_walk(lit, s, llama3)
+            order = np.argsort(a.acc_ids, kind="stable")
+            assert np.array_equal(a.alive, b.alive), (lit, s)
+            assert np.array_equal(a.acc_ids[order], b.acc_ids) and np.array_equal(a.acc_pos[order], b.acc_pos)
+            assert np.array_equal(a.done_ids, b.done_ids), (lit, s)

@@ -36,6 +36,7 @@ class ByteDFA:
     accept: np.ndarray  # bool [n_states]
     key: str  # content hash: identifies the DFA across grammars and processes
     rows: list = field(default_factory=list, repr=False)  # trans as python lists, for per-byte stepping
+    literal: bytes | None = None  # set for exact-literal DFAs (state i = the first i bytes matched)
 
     def __post_init__(self) -> None:
         if not self.rows:
@@ -68,10 +69,11 @@ class ByteDFA:
         return s >= 0 and self.accept_list[s]
 
     def __getstate__(self):
-        return {"trans": self.trans, "accept": self.accept, "key": self.key}
+        return {"trans": self.trans, "accept": self.accept, "key": self.key, "literal": self.literal}
 
     def __setstate__(self, d):
         self.trans, self.accept, self.key = d["trans"], d["accept"], d["key"]
+        self.literal = d.get("literal")
         self.rows = self.trans.tolist()
         self.accept_list = self.accept.tolist()
         self._complete = None
@@ -89,6 +91,8 @@ def regex_to_dfa(regex: str, max_states: int = 20000, name: str | None = None) -
     _reject_context(regex, what, name)
     try:
         fsm = interegular.parse_pattern(regex).to_fsm()
+    except CompileBudgetError:  # a time limit fired inside interegular (see constrain.budget)
+        raise
     except Exception as e:  # interegular raises several exception types
         raise RegexError(f"cannot compile {what} /{regex}/ to a DFA: {type(e).__name__}: {e}", name) from e
     if len(fsm.states) > max_states:
@@ -288,4 +292,4 @@ def literal_to_dfa(data: bytes) -> ByteDFA:
     acc = np.zeros(n + 1, dtype=bool)
     acc[n] = True
     key = hashlib.sha256(trans.tobytes() + acc.tobytes()).hexdigest()[:24]
-    return ByteDFA(trans, acc, key)
+    return ByteDFA(trans, acc, key, literal=bytes(data))

@@ -370,14 +370,21 @@ def _branches(n, limit=64):
 
 
 def search_language(pattern: str):
-    """AST of the set of strings in which ``pattern`` finds a match (ECMA search semantics)."""
+    """AST of the set of strings in which ``pattern`` finds a match (ECMA search semantics).
+
+    Branches with the same anchoring share one ``.*`` on each side: ``.*(?:a|b).*`` has a
+    DFA about the size of a trie of the branches, while ``.*a.*|.*b.*`` makes interegular's
+    construction track every branch separately (exponential in the branch count)."""
     node = parse(pattern)
-    alts = []
+    by_anchor: dict = {}
     for start, body, end in _branches(node):
+        by_anchor.setdefault((start, end), []).append(body)
+    alts = []
+    for (start, end), bodies in by_anchor.items():
         parts = []
         if not start:
             parts.append(("rep", ("chars", ANY), 0, None))
-        parts.append(body)
+        parts.append(bodies[0] if len(bodies) == 1 else ("alt", tuple(bodies)))
         if not end:
             parts.append(("rep", ("chars", ANY), 0, None))
         alts.append(("cat", tuple(parts)))

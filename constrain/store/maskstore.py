@@ -127,6 +127,41 @@ def walk_all(dfa: ByteDFA, state: int, tok: TokenizerInfo) -> TerminalWalk:
     )
 
 
+def literal_walk(literal: bytes, state: int, tok: TokenizerInfo) -> TerminalWalk:
+    """The store entry of a literal terminal's DFA, without a walk (masks.md, "literals").
+
+    From state ``s`` the rest of the literal is ``r = literal[s:]``: the tokens that stay alive
+    are the prefixes of ``r`` (the one equal to ``r`` is complete), and the tokens that die after
+    accepting are those that extend ``r`` (one bisection in the byte-sorted vocabulary)."""
+    keys, sorted_ids = tok.sorted_bytes
+    rest = literal[state:]
+    if not rest:  # the literal is complete: every byte kills it, with no accepting position inside
+        none = np.zeros(0, dtype=np.int32)
+        return TerminalWalk(np.zeros(tok.mask_words, dtype=np.uint32), none, none.astype(np.int16), none)
+    lo, hi = tok.ids_with_prefix(rest)
+    alive: list[int] = []
+    done: list[int] = []
+    for k in range(1, len(rest) + 1):
+        head = rest[:k]
+        a, b = tok.ids_with_prefix(head)
+        # the exact matches of head sit at the start of its range (a shorter key sorts first)
+        j = a
+        while j < b and keys[j] == head:
+            alive.append(int(sorted_ids[j]))
+            if k == len(rest):
+                done.append(int(sorted_ids[j]))
+            j += 1
+    while lo < hi and keys[lo] == rest:  # equal keys sort before their extensions
+        lo += 1
+    longer = np.sort(sorted_ids[lo:hi])
+    return TerminalWalk(
+        alive=pack_ids(np.asarray(alive, dtype=np.int64), tok.mask_words),
+        acc_ids=longer.astype(np.int32),
+        acc_pos=np.full(len(longer), len(rest), dtype=np.int16),
+        done_ids=np.sort(np.asarray(done, dtype=np.int32)),
+    )
+
+
 class MaskStore:
     """Per-tokenizer store of :class:`TerminalWalk` entries: memory, then disk, then computed."""
 
@@ -158,6 +193,10 @@ class MaskStore:
         entry = self.entries.get(key)
         if entry is not None:
             self.hits["memory"] += 1
+            return entry
+        if dfa.literal is not None:  # microseconds: no disk round trip
+            entry = self.entries[key] = literal_walk(dfa.literal, state, self.tok)
+            self.hits["computed"] += 1
             return entry
         entry = self._load(dfa.key, state)
         if entry is None:

@@ -140,13 +140,17 @@ def compile_json_schema(schema: Any, tok, **options):
     """
     from ...grammar import CompileOptions, build_grammar
 
+    from ...budget import time_limit
+
     t0 = time.monotonic()
     budget = float(options.get("max_compile_seconds", 10.0))
-    spec = schema_to_spec(schema, **options)
-    left = max(0.05, budget - (time.monotonic() - t0))
-    if len(_DFA_CACHE) > 4096:
-        _DFA_CACHE.clear()
-    g = build_grammar(spec, tok, CompileOptions(max_compile_seconds=left), _DFA_CACHE)
+    # the limit also interrupts a single long call (e.g. interegular on a hostile pattern)
+    with time_limit(budget, f"compiling the schema (max_compile_seconds={budget:g})"):
+        spec = schema_to_spec(schema, **options)
+        left = max(0.05, budget - (time.monotonic() - t0))
+        if len(_DFA_CACHE) > 4096:
+            _DFA_CACHE.clear()
+        g = build_grammar(spec, tok, CompileOptions(max_compile_seconds=left), _DFA_CACHE)
     return g
 
 

@@ -12,7 +12,7 @@ from ...fsm.formats import CHECKED_FORMATS, FORMATS
 from ...fsm.numeric import literal_regex, number_regex
 from ...parsing.base import Terminal
 from .ir import ANY, FALSE, ArrC, Ctx, Group, Lazy, Node, Typed, Union, and_nodes, deref, jkey
-from .parser import COLON, COMMA, FALSE_T, LBRACE, LBRACK, NULL, RBRACE, RBRACK, TRUE, WS, _decode_string, _num_key
+from .parser import ADDITIONAL, COLON, COMMA, FALSE_T, LBRACE, LBRACK, NULL, RBRACE, RBRACK, TRUE, WS, _decode_string, _num_key
 
 LEN_REGEX_LIMIT = 32  # longer maxLength is checked when the string ends (see package docs)
 ENUM_RANGE_LIMIT = 256  # bounded ranges with multipleOf are enumerated up to this many values
@@ -120,6 +120,32 @@ class ObjInfo:
             self.key_terms.add(self.generic_term)
         self._gen_memo = {}
         self._cands = {}
+        self.has_patterns = any(p.patterns for p in o.parts)
+        self._special_names = set(self.known) | set(self.required) | set(self.deps)
+        for names in self.deps.values():  # required once their key is present
+            self._special_names |= names
+        self._generic_child = None
+
+    def special(self, name) -> bool:
+        """Does this name behave differently from an ordinary additional property?"""
+        if name in self._special_names:
+            return True
+        return self.has_patterns and any(pattern_matches(pat, name) for p in self.t.o.parts for pat, _ in p.patterns)
+
+    def generic_child(self):
+        """The schema of an additional property that matches no pattern."""
+        got = self._generic_child
+        if got is None:
+            nodes = [ANY if p.additional is None else p.additional for p in self.t.o.parts]
+            nodes = [n for n in nodes if n is not ANY]
+            if any(n is FALSE for n in nodes):
+                got = FALSE
+            elif not nodes:
+                got = ANY
+            else:
+                got = nodes[0] if len(nodes) == 1 else Group("all", nodes)
+            self._generic_child = got
+        return got
 
     def part_node(self, p, k, runtime=False):
         if k in p.props:
@@ -162,6 +188,8 @@ class ObjInfo:
     def child(self, name):
         if name in self.known:
             return self.known[name]
+        if name is ADDITIONAL or not self.has_patterns:
+            return self.generic_child()
         got = self._gen_memo.get(name)
         if got is None:
             nodes = [self.part_node(p, name, True) for p in self.t.o.parts]

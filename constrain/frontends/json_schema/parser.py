@@ -18,11 +18,24 @@ fixes where a value ends, all branches of a group finish on the same lexeme.
 """
 from __future__ import annotations
 
+import functools
 import json
 from decimal import Decimal, InvalidOperation
 
 from ...errors import CompileBudgetError
 from .ir import ANY, FALSE, Group, Lazy, Typed, Union, deref
+
+class _Additional:
+    """Stands for the name of an additional property in positive contexts (see ``marker_ok``)."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "<additional>"
+
+
+ADDITIONAL = _Additional()
+_UNSET = object()
 
 # fixed terminal indices
 LBRACE, RBRACE, LBRACK, RBRACK, COMMA, COLON, TRUE, FALSE_T, NULL, WS = range(10)
@@ -58,6 +71,7 @@ class PState:
         return f"PState({len(self.cfgs)} cfgs{', start' if self.start else ''})"
 
 
+@functools.lru_cache(maxsize=8192)
 def _decode_string(lexeme: bytes) -> str | None:
     try:
         v = json.loads(lexeme)
@@ -88,6 +102,7 @@ class SchemaParser:
         self._cfgs: dict = {}
         self._states: dict = {}
         self._expand_memo: dict = {}
+        self._mok: dict = {}
         bottom = self.mk(("ROOT",), None)
         self._start = self.state(frozenset(self.expand(root, bottom)), True)
 
@@ -178,6 +193,88 @@ class SchemaParser:
         if not out:
             return None
         return self.state(frozenset(out), False)
+
+    def feed_values(self, state, terms, values: list) -> list:
+        """``feed`` for many lexeme values of the same terminals.
+
+        Each value gets a signature: per configuration, what its outcome can depend on (a
+        scalar check's pass/fail; for a key, its name if special, else whether it is
+        allowed, since ordinary additional names lead to the same state, see ``marker_ok``).
+        Values with the same signature give the same state, so ``feed`` runs once per
+        signature: a key or string position with hundreds of closing tokens costs a few feeds."""
+        if self.capture or state.start and terms[0] == WS or LBRACE in terms or LBRACK in terms:
+            return [self.feed(state, terms, v) for v in values]
+        kinds = []
+        for cfg in state.cfgs:
+            f = cfg.frame
+            if f[0] == "V":
+                ti = self.info.tinfo(f[1])
+                checks = [ti.scalars.get(t) for t in terms if t in ti.cands]
+                if any(c is None for c in checks):
+                    kinds.append(("const", True))
+                elif not checks:
+                    kinds.append(("const", False))
+                else:
+                    kinds.append(("V", checks))
+            elif f[0] == "O" and f[2] in (0, 1):
+                oi = self.info.tinfo(f[1]).obj
+                if not any(t in oi.key_terms for t in terms):
+                    kinds.append(("const", False))
+                else:
+                    kinds.append(("O", oi, f, self.marker_ok(cfg)))
+            else:  # frames that take no value terminal
+                kinds.append(("const", None))
+        memo: dict = {}
+        out: list = []
+        order = self.order
+        for v in values:
+            name = _UNSET
+            sig = []
+            for k in kinds:
+                if k[0] == "const":
+                    sig.append(k[1])
+                elif k[0] == "V":
+                    sig.append(any(c(v)[0] for c in k[1]))
+                else:
+                    if name is _UNSET:
+                        name = _decode_string(v)
+                    oi, f, mok = k[1], k[2], k[3]
+                    if name is None:
+                        sig.append(False)
+                    elif not mok or oi.special(name):
+                        sig.append(("name", name))
+                    else:
+                        sig.append(oi.key_ok(f, name, order))
+            key = tuple(sig)
+            r = memo.get(key, _UNSET)
+            if r is _UNSET:
+                r = memo[key] = self.feed(state, terms, v)
+            out.append(r)
+        return out
+
+    def marker_ok(self, cfg) -> bool:
+        """May additional names in this object frame be replaced by :data:`ADDITIONAL`?
+
+        Then they are not remembered, so a repeated additional key is not caught. That is
+        harmless where every constraint is positive: the parsed object keeps the last value,
+        which was validated like the others, and required names, dependencies and patterns
+        are "special" names that stay tracked. Not done with minProperties (a repeat would be
+        counted twice), uniqueItems capture, or under oneOf/not/if/contains, whose branches
+        could decide differently on the repeated and the parsed object."""
+        node, parent = cfg.frame[1], cfg.parent
+        key = (id(node), parent)
+        got = self._mok.get(key)
+        if got is None:
+            got = not self.capture and self.info.tinfo(node).obj.min == 0
+            c = parent
+            while got and c is not None:
+                g = c.frame
+                if g[0] == "G" and g[1].kind in ("oneOf", "not", "if", "contains"):
+                    got = False
+                c = c.parent
+            self._mok[key] = (got, node)
+            return got
+        return got[0]
 
     # ------------------------------------------------------------ candidates
     def cfg_cands(self, cfg) -> frozenset:
@@ -283,6 +380,8 @@ class SchemaParser:
                         name = _decode_string(lexeme)
                         if name is None or not oi.key_ok(f, name, self.order):
                             continue
+                        if not oi.special(name) and self.marker_ok(cfg):
+                            name = ADDITIONAL
                         out.add(self.mk(("O", node, 2, f[3], f[4], f[5], f[6], name), self.cap(cfg.parent, ("k", name))))
                         return
                 return
@@ -290,7 +389,8 @@ class SchemaParser:
                 if COLON in terms:
                     name = f[7]
                     child = oi.child(name)
-                    f3 = ("O", node, 3, f[3] | {name}, f[4] + 1, oi.new_last(f[5], name), oi.new_req(f[6], f[3], name), None)
+                    seen = f[3] if name is ADDITIONAL else f[3] | {name}
+                    f3 = ("O", node, 3, seen, f[4] + 1, oi.new_last(f[5], name), oi.new_req(f[6], f[3], name), None)
                     out.update(self.expand(child, self.mk(f3, cfg.parent)))
                 return
             if phase == 4:

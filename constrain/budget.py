@@ -1,0 +1,40 @@
+"""Wall-clock budgets for compilation steps that run inside third-party code.
+
+Deadlines are checked between steps, but one step can be a single long call
+(interegular building a DFA for a hostile regex). :func:`time_limit` arms a
+POSIX interval timer that raises :class:`CompileBudgetError` inside that call.
+It only works in the main thread of a process with ``SIGALRM`` (elsewhere it is
+a no-op and the between-step checks remain); nested limits keep the outer one.
+"""
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+
+from .errors import CompileBudgetError
+
+_active = False
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float, what: str = "compilation"):
+    global _active
+    usable = (not _active and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def _expired(signum, frame):
+        raise CompileBudgetError(f"{what} exceeded its time budget of {seconds:.3g}s")
+
+    old = signal.signal(signal.SIGALRM, _expired)
+    _active = True
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        _active = False
