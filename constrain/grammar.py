@@ -464,20 +464,22 @@ class CompiledGrammar:
         Groups that differ only in the lexeme's value (one group per distinct value) are fed
         together (:meth:`feed_values`); those that lead to the same parser state share one
         tail computation over their merged tokens. So a string or key position with hundreds
-        of distinct closing tokens costs a few parser feeds and one vectorised tail walk."""
+        of distinct closing tokens costs a few parser feeds and one vectorised tail walk.
+        The tails still unknown are then walked together, one walk per next lexer state."""
+        todo: list[tuple[Hashable, ExitGroup]] = []
         by_terms: dict[tuple, list[ExitGroup]] = {}
         for g in exits:
             if g.value is None:
                 p2 = self.feed_lexeme(p, g.terms, b"")
                 if p2 is not None:
-                    m |= self._tails(p2, g)
+                    todo.append((p2, g))
             else:
                 by_terms.setdefault(g.terms, []).append(g)
         for terms, gs in by_terms.items():
             if len(gs) == 1:
                 p2 = self.feed_lexeme(p, terms, lex + gs[0].value)
                 if p2 is not None:
-                    m |= self._tails(p2, gs[0])
+                    todo.append((p2, gs[0]))
                 continue
             p2s = self.feed_values(p, terms, [lex + g.value for g in gs])
             same: dict[Hashable, list[ExitGroup]] = {}
@@ -485,8 +487,11 @@ class CompiledGrammar:
                 if p2 is not None:
                     same.setdefault(p2, []).append(g)
             for p2, members in same.items():
-                g = members[0] if len(members) == 1 else self.lexer.merged(members)
-                m |= self._tails(p2, g)
+                todo.append((p2, members[0] if len(members) == 1 else self.lexer.merged(members)))
+        if len(todo) > 1:
+            self.lexer.prefetch_tails([(g, self.fresh_uid(p2)) for p2, g in todo])
+        for p2, g in todo:
+            m |= self._tails(p2, g)
 
     def feed_values(self, p: Hashable, terms: tuple[int, ...], values: list[bytes]) -> list:
         """``feed_lexeme`` for several values of the same terminals (the parser may batch them)."""

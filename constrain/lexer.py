@@ -341,34 +341,63 @@ class Lexer:
 
     def tail_info(self, group: ExitGroup, fresh_uid: int) -> TailInfo:
         """Lex the tails of ``group``'s tokens from the fresh union state ``fresh_uid``."""
-        key = (id(group), fresh_uid)
-        ti = self.tails.get(key)
-        if ti is not None:
-            return ti
+        ti = self.tails.get((id(group), fresh_uid))
+        if ti is None:
+            self.prefetch_tails([(group, fresh_uid)])
+            ti = self.tails[(id(group), fresh_uid)]
+        return ti
+
+    def prefetch_tails(self, pairs) -> None:
+        """Compute the missing :meth:`tail_info` of several (group, fresh state) pairs with one
+        vectorised walk per fresh state (small groups are dominated by per-walk overhead)."""
+        need: dict[int, dict[int, ExitGroup]] = {}
+        for g, f in pairs:
+            if (id(g), f) not in self.tails:
+                need.setdefault(f, {})[id(g)] = g
         wt = self.tok.walk_table
-        ids = group.ids
-        rows = wt.row_of[ids]
-        empty = group.offs >= wt.lengths[rows]
+        for f, gd in need.items():
+            gs = list(gd.values())
+            ids = np.concatenate([g.ids for g in gs]) if len(gs) > 1 else gs[0].ids
+            offs = np.concatenate([g.offs for g in gs]) if len(gs) > 1 else gs[0].offs
+            rows = wt.row_of[ids]
+            # a token that ended exactly with the lexeme has nothing left to lex
+            empty = offs >= wt.lengths[rows]
+            end = np.full(len(ids), -1, dtype=np.int64)
+            acc_pos = np.full(len(ids), -1, dtype=np.int32)
+            acc_uid = np.full(len(ids), -1, dtype=np.int64)
+            walk = ~empty
+            if walk.any():
+                e, ap, au = self.union_walk(f, rows[walk], offs[walk])
+                end[walk], acc_pos[walk], acc_uid[walk] = e, ap, au
+            start = 0
+            for g in gs:
+                sl = slice(start, start + len(g.ids))
+                start += len(g.ids)
+                ti = self._tail_finish(ids[sl], rows[sl], offs[sl], empty[sl], end[sl], acc_pos[sl], acc_uid[sl])
+                ti._group = g  # type: ignore[attr-defined]  # keeps id(g) valid while cached
+                self.tails[(id(g), f)] = ti
+
+    def _tail_finish(self, ids, rows, offs, empty, end, acc_pos, acc_uid) -> TailInfo:
+        wt = self.tok.walk_table
         empty_bits = SparseBits(ids[empty]) if empty.any() else None
-        if empty_bits is not None:  # the token ended exactly with the lexeme: nothing left to lex
-            ids, rows, offs = ids[~empty], rows[~empty], group.offs[~empty]
-        else:
-            offs = group.offs
-        end, acc_pos, acc_uid = self.union_walk(fresh_uid, rows, offs)
+        if empty_bits is not None:
+            keep = ~empty
+            ids, rows, offs, end, acc_pos, acc_uid = (x[keep] for x in (ids, rows, offs, end, acc_pos, acc_uid))
         # a tail that ends in a complete state of a value terminal ends that lexeme too: an exit
-        done = np.zeros(len(ids), dtype=bool)
         live = end >= 0
+        done = np.zeros(len(ids), dtype=bool)
         if live.any():
-            ud = np.asarray(self.union_done, dtype=bool)
-            done[live] = ud[end[live]]
-        alive: dict[int, list] = {}
+            done[live] = np.asarray(self.union_done, dtype=bool)[end[live]]
         live &= ~done
+        alive: dict[int, list] = {}
         if live.any():
-            for u in np.unique(end[live]).tolist():
-                sel = np.flatnonzero(live & (end == u))
+            lk = np.flatnonzero(live)
+            uu, inv = np.unique(end[lk], return_inverse=True)
+            for j, u in enumerate(uu.tolist()):
+                sel = lk[inv == j]
                 for t, _ in self.unions[u]:
                     alive.setdefault(t, []).append(sel)
-        alive_ks = {t: np.concatenate(v) for t, v in alive.items()}
+        alive_ks = {t: (v[0] if len(v) == 1 else np.concatenate(v)) for t, v in alive.items()}
         alive_bits = {t: SparseBits(ids[k]) for t, k in alive_ks.items()}
         exits: list[ExitGroup] = []
         dead = (end < 0) & (acc_pos > offs)
@@ -379,23 +408,27 @@ class Lexer:
             acc_uid[done] = end[done]
             dead |= done
         if dead.any():
-            groups: dict[tuple, list[int]] = {}
+            dk = np.flatnonzero(dead)
+            uu, inv = np.unique(acc_uid[dk], return_inverse=True)
+            plain: dict[tuple, list] = {}
+            valued: dict[tuple, list[int]] = {}
             tb = self.tok.token_bytes
-            for k in np.flatnonzero(dead).tolist():
-                terms = self.union_accepting[int(acc_uid[k])]
+            for j, u in enumerate(uu.tolist()):
+                terms = self.union_accepting[u]
+                sel = dk[inv == j]
                 if any(t in self.value_terminals for t in terms):
-                    key2 = (terms, tb[int(ids[k])][int(offs[k]) : int(acc_pos[k])])
+                    for k in sel.tolist():
+                        valued.setdefault((terms, tb[int(ids[k])][int(offs[k]) : int(acc_pos[k])]), []).append(k)
                 else:
-                    key2 = (terms, None)
-                groups.setdefault(key2, []).append(k)
-            for (terms, value), ks in groups.items():
+                    plain.setdefault(terms, []).append(sel)
+            for terms, parts in plain.items():
+                ks = parts[0] if len(parts) == 1 else np.concatenate(parts)
+                exits.append(ExitGroup(terms, ids[ks], acc_pos[ks].astype(np.int32), None))
+            for (terms, value), ks in valued.items():
                 ks = np.asarray(ks)
                 exits.append(ExitGroup(terms, ids[ks], acc_pos[ks].astype(np.int32), value))
-        ti = TailInfo(alive_bits, exits, empty_bits,
-                      {t: (ids[k], offs[k]) for t, k in alive_ks.items() if self.terminals[t].max_chars is not None})
-        ti._group = group  # type: ignore[attr-defined]  # keeps id(group) valid while cached
-        self.tails[key] = ti
-        return ti
+        return TailInfo(alive_bits, exits, empty_bits,
+                        {t: (ids[k], offs[k]) for t, k in alive_ks.items() if self.terminals[t].max_chars is not None})
 
     def nbytes(self) -> int:
         """Bytes held by this grammar's analyses (arrays shared with the store counted once, there)."""

@@ -147,3 +147,38 @@ def test_open_string_stays_within_max_length(llama3, llama3_hf):
         assert (k == len(ids)) == accepted
         if not accepted:  # blocked while the string is still open, not at the closing quote
             assert b'"' not in llama3.token_bytes[ids[k]]
+
+
+# Documented bound (README "JSON Schema", known limits): checks decided when a value ends keep
+# accept/reject exact, but a prefix can be allowed that no completion satisfies. These pin the
+# bound: strict xfail, so a fix shows up as a failure that asks for the docs to be updated.
+BOUND = [
+    ({"type": "array", "items": {"enum": ["a", "b"]}, "uniqueItems": True}, '["a","b","a'),
+    ({"type": "string", "pattern": "^a*b$", "minLength": 3}, '"ab'),
+]
+
+
+@pytest.mark.parametrize("schema,prefix", BOUND)
+@pytest.mark.xfail(strict=True, reason="documented bound: value-end checks can leave a dead-end prefix")
+def test_documented_value_end_bound(llama3, llama3_hf, schema, prefix):
+    g = constrain.compile_json_schema(schema, llama3, whitespace="compact")
+    m = g.matcher()
+    ids = llama3_hf.encode(prefix, add_special_tokens=False)
+    assert m.validate_tokens(ids) == len(ids)  # the prefix is allowed ...
+    for t in ids:
+        m.advance(t)
+    mask = llama3.allocate_bitmask()
+    m.fill_bitmask(mask)
+    assert mask.any()  # ... and is a dead end: this is what fails today
+
+
+@pytest.mark.parametrize("schema,prefix", BOUND)
+def test_documented_bound_never_accepts_invalid(llama3, llama3_hf, schema, prefix):
+    """The same schemas: every completion the engine accepts validates."""
+    g = constrain.compile_json_schema(schema, llama3, whitespace="compact")
+    for text in ('["a","b"]', '["a","b","a"]', '["a","a"]', '["b"]', '"ab"', '"aab"', '"aaab"', '"abb"'):
+        ids = llama3_hf.encode(text, add_special_tokens=False)
+        m = g.matcher()
+        ok = m.validate_tokens(ids) == len(ids) and all(m.advance(t) for t in ids) and m.is_accepting()
+        valid = jsonschema.Draft202012Validator(schema).is_valid(json.loads(text))
+        assert ok == valid, text

@@ -18,13 +18,29 @@ Design choices and their cost:
 * **Value checks at lexeme ends.** What a regex cannot say (``multipleOf``
   other than powers of ten, several ``pattern``/``format`` on one string,
   ``pattern`` together with ``min/maxLength``, ``maxLength`` above 32 (a longer
-  bounded repeat costs seconds in interegular), ``uniqueItems``, ``oneOf``/``not``
-  decisions, ``maxContains``) is checked when the lexeme or value completes.
-  Accept/reject stays exact; but a prefix may be allowed that no completion
-  satisfies (e.g. a 300-char string under ``maxLength: 200``).
+  bounded repeat costs seconds in interegular), ``format: regex``,
+  ``uniqueItems``, ``oneOf``/``not`` decisions, ``maxContains``) is checked
+  when the lexeme or value completes, including when a token completes it (the
+  store marks tokens that end a lexeme exactly, e.g. on a closing quote, so the
+  check runs at that token, not one later). Accept/reject is exact. A
+  ``maxLength`` checked this way also caps open strings (per-token character
+  counts, :mod:`constrain.store.charbounds`), so a string cannot run past it.
+  *Documented bound* (tested as strict xfails): the other checks can allow a
+  prefix that no completion satisfies (``["a","b","a`` under ``uniqueItems`` of
+  ``enum: [a, b]``; ``"ab`` under ``pattern: ^a*b$`` with ``minLength: 3``).
   ``maxLength`` <= 32, ranges, integer/decimal steps, enums, formats, key sets,
   required/min/maxProperties and min/maxItems are in the regexes/candidates,
   so they never dead-end.
+* **Batched value checks.** A key or string position can be closed by hundreds
+  of distinct tokens (``abc",``), one lexeme value each. The parser feeds them
+  as a batch (``SchemaParser.feed_values``): values with the same signature
+  (checks passed; a key's name only if the schema names it) share one feed,
+  and values that reach the same state share one vectorised tail walk.
+  Ordinary additional property names are therefore not remembered where no
+  constraint could tell a repeated key from the parsed object (which keeps the
+  last value, validated like the first): a repeated *additional* key is then
+  accepted; keys the schema names, and all keys under ``minProperties``,
+  ``uniqueItems``, ``oneOf``, ``not``, ``if`` or ``contains``, stay tracked.
 * **Strings** are matched in their JSON encoding: raw characters and the short
   escapes (what ``json.dumps(..., ensure_ascii=False)`` writes, except for the
   rare control characters it spells ``\\u00XX``). ``\\uXXXX`` escapes are not
