@@ -230,7 +230,8 @@ def generate(model, tokenizer, prompt: str | Sequence[str], *, schema=None, gram
             m = proc.matcher_for(ids + [stop], r)
             if m is None or not m.is_terminated():  # a forced stop after a dead end: not a real finish
                 res.finished, res.value = False, None
-                res.error = "the grammar reached a dead end (internal error; please report)"
+                res.error = ("the output reached a prefix with no valid continuation (possible only under the "
+                             "documented value-end bound, README 'JSON Schema'; otherwise please report)")
         results.append(res)
     if isinstance(prompt, str) and len(results) == 1:
         return results[0]

@@ -48,7 +48,7 @@ import numpy as np
 
 from .budget import time_limit
 from .errors import CompileBudgetError, GrammarError
-from .fsm.bytedfa import ByteDFA, literal_to_dfa, regex_to_dfa
+from .fsm.bytedfa import ByteDFA, literal_to_dfa, literals_to_dfa, regex_to_dfa
 from .lexer import ExitGroup, Lexer
 from .parsing.base import GrammarSpec
 from .store.charbounds import CharBounds, count_chars, string_state
@@ -119,6 +119,8 @@ def build_grammar(spec: GrammarSpec, tok: TokenizerInfo, options: CompileOptions
                     if not t.literal:
                         raise GrammarError(f"terminal {t.name} is empty", t.name)
                     got = literal_to_dfa(t.literal)
+                elif t.alternatives is not None:
+                    got = literals_to_dfa(t.alternatives, opts.max_dfa_states, f"terminal {t.name}")
                 else:
                     got = regex_to_dfa(t.regex, opts.max_dfa_states, t.name)
                     if got.accept[0]:

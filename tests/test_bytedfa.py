@@ -64,3 +64,17 @@ def test_empty_language_and_budget():
         regex_to_dfa(r"[^\s\S]")
     with pytest.raises(CompileBudgetError):
         regex_to_dfa(r"[ab]*a[ab]{9}", max_states=500)
+
+
+def test_literals_to_dfa_is_exact_and_bounded():
+    from constrain.errors import CompileBudgetError
+    from constrain.fsm.bytedfa import literals_to_dfa
+
+    words = [b'"Africa/Abidjan"', b'"Africa/Accra"', b'"GMT"', b'"GMT+1"', "\"Zürich\"".encode()]
+    d = literals_to_dfa(words)
+    for w in words:
+        assert d.matches(w)
+    for w in (b'"GMT+"', b'"Africa/"', b'"GMT+12"', b'', b'"Z'):
+        assert not d.matches(w)
+    with pytest.raises(CompileBudgetError):
+        literals_to_dfa([f'"{i:06d}"'.encode() for i in range(5000)], max_states=1000)

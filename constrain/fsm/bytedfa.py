@@ -184,6 +184,7 @@ def _lower_fsm(fsm, regex: str, max_states: int, what: str) -> ByteDFA:
         return chain_cache[key]
 
     non_ascii = sorted(c for c in explicit if ord(c) >= 0x80)
+    lead_memo: dict[tuple, list[int]] = {}
     for s in states:
         trans = fsm.map.get(s, {})
         other_t = index[trans[other_sym]] if other_sym is not None and other_sym in trans else DEAD
@@ -211,6 +212,13 @@ def _lower_fsm(fsm, regex: str, max_states: int, what: str) -> ByteDFA:
             bounds.append(prev)
             targets.append(other_t)
         if not bounds:
+            continue
+        # states with the same non-ASCII targets share their lead-byte subtrees (bounds are
+        # the same for every state): lower each distinct pattern once
+        tkey = tuple(targets)
+        got = lead_memo.get(tkey)
+        if got is not None:
+            row[0xC0:0xF8] = got
             continue
 
         def target_set(lo: int, hi: int) -> set[int]:
@@ -252,6 +260,7 @@ def _lower_fsm(fsm, regex: str, max_states: int, what: str) -> ByteDFA:
             for lead in range(lead_base, lead_base + (0x20 if nbytes == 2 else 0x10 if nbytes == 3 else 0x08)):
                 lo = (lead - lead_base) * span
                 row[lead] = node_for(lo, k, vmin, vmax)
+        lead_memo[tkey] = row[0xC0:0xF8]
     return _finish(rows, accept, regex, n_fsm, what)
 
 
@@ -281,6 +290,32 @@ def _live_states(trans: np.ndarray, accept: np.ndarray) -> np.ndarray:
         if (reach == live).all():
             return live
         live = reach
+
+
+def literals_to_dfa(words, max_states: int = 20000, what: str = "enum") -> ByteDFA:
+    """A DFA (a trie) accepting exactly the given byte strings; no interegular round trip,
+    which for thousands of alternatives costs seconds to minutes."""
+    words = sorted(set(words))
+    if not words or any(not w for w in words):
+        raise RegexError(f"{what}: alternatives must be non-empty byte strings")
+    total = sum(len(w) for w in words) + 1
+    trans = np.full((min(total, max_states + 1), 256), DEAD, dtype=np.int32)
+    acc = np.zeros(len(trans), dtype=bool)
+    n = 1
+    for w in words:
+        s = 0
+        for b in w:
+            nxt = trans[s, b]
+            if nxt < 0:
+                if n > max_states:
+                    raise CompileBudgetError(f"{what} needs more than {max_states} byte-DFA states")
+                nxt = trans[s, b] = n
+                n += 1
+            s = nxt
+        acc[s] = True
+    trans, acc = trans[:n], acc[:n]
+    key = hashlib.sha256(trans.tobytes() + acc.tobytes()).hexdigest()[:24]
+    return ByteDFA(trans, acc, key)
 
 
 def literal_to_dfa(data: bytes) -> ByteDFA:

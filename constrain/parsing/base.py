@@ -34,6 +34,8 @@ class Terminal:
     #: a JSON string terminal whose content may have at most this many characters
     #: (checked when the value ends; the engine also keeps open strings within it)
     max_chars: int | None = None
+    #: a finite set of exact byte strings (a large enum): built as a trie, no regex engine
+    alternatives: tuple[bytes, ...] | None = None
 
 
 class Parser(Protocol):

@@ -395,6 +395,17 @@ class Compiler:
             self.value_terms.add(i)
         return i
 
+    def alternatives(self, texts: list[str], value: bool = False) -> int:
+        """One terminal for many exact strings (a large enum), built as a byte trie."""
+        words = tuple(sorted({x.encode() for x in texts}))
+        key = ("alts", words)
+        i = self.by_key.get(key)
+        if i is None:
+            i = self._add(Terminal(f"E{len(self.terminals)}", trie_regex(texts), alternatives=words), key)
+        if value:
+            self.value_terms.add(i)
+        return i
+
     def _add(self, t: Terminal, key) -> int:
         if self.frozen:
             raise AssertionError("internal: a terminal was created after compilation")
@@ -551,7 +562,7 @@ class Compiler:
             if len(vals) <= LITERAL_ENUM_LIMIT:
                 # one literal terminal per value: no regex->DFA build, shared across schemas
                 return [(self.literal(x), None) for x in texts]
-            return [(self.regex(trie_regex(texts), value=self._capture), None)]
+            return [(self.alternatives(texts, value=self._capture), None)]
         body, chk = self.string_body(t)
         if body is None:
             return None
