@@ -152,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=20.0)
     ap.add_argument("--engine-timeouts", default="", help="per-engine overrides, e.g. outlines=5")
     ap.add_argument("--mem-gb", type=float, default=8.0)
-    ap.add_argument("--constrain-opts", default="{}", help="JSON dict of compile_json_schema options")
+    ap.add_argument("--constrain-opts", default='{"property_order": "any"}',
+                    help="JSON dict of compile_json_schema options (default: any property order, as in "
+                         "maskbench.py: the suite checks schema semantics, which do not order properties)")
     ap.add_argument("--per-file", action="store_true", help="print the per-keyword-file table")
     ap.add_argument("--list-failures", nargs="?", const="-", default=None, metavar="FILE")
     ap.add_argument("--tag", default=None)
