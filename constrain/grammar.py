@@ -373,8 +373,17 @@ class CompiledGrammar:
                 blocked |= bits
         if blocked is not None:
             # such a lexeme can still die before completing, and the lexer then backs up
-            # to the last accepting position (lark does): decide these tokens one by one
-            self._backup_tokens(state, blocked & ~m, m)
+            # to the last accepting position (lark does): decide these tokens one by one.
+            # With no accept so far and only prefix-free members (literals, quoted strings),
+            # the only positions to back up to are accepts inside the token (info.alive_acc).
+            cand = blocked & ~m
+            if acc is None and self.lexer.union_prefix_free[uid]:
+                if info.alive_acc is None:
+                    cand = None
+                else:
+                    cand &= info.alive_acc
+            if cand is not None:
+                self._backup_tokens(state, cand, m)
         self._exit_masks(p, lex, info.exits, m)
         if info.rest_any and started:
             b = self.backup(state)

@@ -49,6 +49,8 @@ class UnionInfo:
     exits: list[ExitGroup] = field(default_factory=list)
     rest: np.ndarray | None = None  # packed
     rest_any: bool = False
+    #: alive tokens that passed an accepting position of a member that then died (None: no such token)
+    alive_acc: np.ndarray | None = None
 
 
 @dataclass
@@ -84,11 +86,14 @@ class Lexer:
         self.rows = [d.rows if d is not None else None for d in dfas]
         self.accepts = [d.accept_list if d is not None else None for d in dfas]
         self.completes = [d.complete.tolist() if d is not None else None for d in dfas]
+        # prefix-free terminals accept only where no byte continues them (literals, quoted strings)
+        self.prefix_free = [d is not None and bool((d.complete == d.accept).all()) for d in dfas]
         self.unions: list[tuple[tuple[int, int], ...]] = []
         self.union_ids: dict[tuple, int] = {}
         self.union_accepting: list[tuple[int, ...]] = []
         self.union_has_value: list[bool] = []
         self.union_done: list[bool] = []  # every member complete and a value terminal among them
+        self.union_prefix_free: list[bool] = []  # no member can accept before its lexeme is over
         self.trans: dict[tuple[int, int], int] = {}
         self.infos: dict[int, UnionInfo] = {}
         self.tails: dict[tuple, TailInfo] = {}
@@ -109,6 +114,7 @@ class Lexer:
             self.union_has_value.append(any(t in self.value_terminals for t, _ in members))
             self.union_done.append(bool(members) and self.union_has_value[-1]
                                    and all(self.completes[t][s] for t, s in members))
+            self.union_prefix_free.append(all(self.prefix_free[t] for t, _ in members))
         return uid
 
     def fresh(self, candidates: frozenset[int]) -> int:
@@ -177,6 +183,8 @@ class Lexer:
             # tokens alive in some terminal continue the lexeme: not exits
             inside = (any_alive[ids >> 5] >> (ids & 31).astype(np.uint32)) & 1
             keep = inside == 0
+            if not keep.all():
+                info.alive_acc = pack_ids(ids[~keep], self.words)
             ids, pos, term = ids[keep], pos[keep], term[keep]
             info.exits, exit_ids = self._group_exits(ids, pos, term)
         valid = pack_ids(self.tok.walk_table.ids, self.words)

@@ -69,8 +69,9 @@ class Harness:
                 return False
             terms.sort(key=lambda i: (self.spec.terminals[i].literal is None, -self.spec.terminals[i].priority, i))
             lex = data[pos:pos + best]
-            # feedable check as the engine does (value unknown), then the real feed
-            if p.feed(state, (terms[0],), None) is None:
+            # feedable check as the engine does (value unknown: some matching terminal can be
+            # taken), then the real feed
+            if p.feed(state, tuple(terms), None) is None:
                 return False
             val = lex if any(t in p.value_terminals for t in terms) else b""
             nxt = p.feed(state, tuple(terms), val)

@@ -97,7 +97,20 @@ NO_DEAD_END = [
     {"type": "array", "items": {"type": "string", "minLength": 35, "maxLength": 40}, "maxItems": 2},
     {"type": "object", "properties": {"a": {"type": "string", "maxLength": 50, "pattern": "^[a-z ]*$"}},
      "required": ["a"], "additionalProperties": False},
+    # a combinator group whose value-carrying branch died must not be kept alive by another branch
+    {"allOf": [{"enum": [35, 40]}, {"not": {"allOf": [{"maximum": 30}, {"minimum": 20}]}}]},
+    {"type": "object", "properties": {"k": {"allOf": [{"type": "integer"}, {"not": {"const": 3}}]}},
+     "required": ["k"], "additionalProperties": False},
 ]
+
+
+def test_dead_group_branch_blocks_its_tokens(llama3):
+    """allOf [enum, not ...]: the enum branch carries the value; the not's inner branch alone
+    (which accepts objects) must not make '{' allowed."""
+    g = constrain.compile_json_schema(NO_DEAD_END[4], llama3, whitespace="compact")
+    allowed = {llama3.token_bytes[i] for i in g.matcher().allowed_token_ids().tolist()}
+    assert b"3" in allowed and b"4" in allowed
+    assert not any(b.startswith((b"{", b"[", b"\"", b"1", b"t", b"n")) for b in allowed)
 
 
 @pytest.mark.parametrize("schema", NO_DEAD_END)

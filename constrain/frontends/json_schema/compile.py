@@ -118,6 +118,7 @@ class ObjInfo:
         if self.generic:
             self.generic_term = comp.regex(self.generic_regex(), value=True)
             self.key_terms.add(self.generic_term)
+        self.all_key_terms = frozenset(self.key_terms)
         self._gen_memo = {}
         self._cands = {}
         self.has_patterns = any(p.patterns for p in o.parts)

@@ -43,12 +43,16 @@ STRUCT_TOK = {LBRACE: "{", RBRACE: "}", LBRACK: "[", RBRACK: "]"}
 
 
 class Cfg:
-    __slots__ = ("frame", "parent", "depth", "cands", "__weakref__")
+    __slots__ = ("frame", "parent", "depth", "cands", "groups", "__weakref__")
 
     def __init__(self, frame, parent):
         self.frame, self.parent = frame, parent
         self.depth = 0 if parent is None else parent.depth + 1
         self.cands = None
+        # the combinator groups this configuration belongs to: ((group cfg, branch index), ...)
+        self.groups = () if parent is None else parent.groups
+        if frame[0] == "B":
+            self.groups = self.groups + ((parent, frame[1]),)
 
     def __repr__(self):
         out, c = [], self
@@ -60,15 +64,49 @@ class Cfg:
 
 
 class PState:
-    __slots__ = ("cfgs", "start", "cands", "accept", "__weakref__")
+    __slots__ = ("cfgs", "start", "cands", "lex_cands", "accept", "grouped", "takes", "__weakref__")
 
     def __init__(self, cfgs, start):
         self.cfgs, self.start = cfgs, start
         self.cands = None
+        self.lex_cands = None
+        self.grouped = any(c.groups for c in cfgs)
+        self.takes: dict = {}  # terms -> could they be taken (feed with lexeme=None), for grouped states
         self.accept = any(c.frame[0] == "END" for c in cfgs)
 
     def __repr__(self):
         return f"PState({len(self.cfgs)} cfgs{', start' if self.start else ''})"
+
+
+def _feasible(kind: str, n_branches: int, live: set) -> bool:
+    """Can a group still be satisfied when only the branches in ``live`` have configurations?"""
+    if kind == "all":
+        return len(live) == n_branches
+    if kind in ("not", "contains"):  # branch 0 carries the value
+        return 0 in live
+    if kind == "if":  # (if and then) or else
+        return (0 in live and 1 in live) or 2 in live
+    return bool(live)  # oneOf: decided when the value ends
+
+
+def prune(cfgs):
+    """Drop the configurations of groups that can no longer be satisfied (an ``allOf`` branch
+    died, a ``not``'s value branch died, ...), to a fixpoint: a group's death can kill the
+    branch of an enclosing group. Without this, one surviving branch would keep allowing
+    tokens that its group must reject when the value ends."""
+    if not any(c.groups for c in cfgs):
+        return cfgs
+    cfgs = set(cfgs)
+    while True:
+        live: dict = {}
+        for c in cfgs:
+            for g, i in c.groups:
+                live.setdefault(g, set()).add(i)
+        dead = {g for g, br in live.items()
+                if not _feasible(g.frame[1].kind, len(g.frame[1].branches), br)}
+        if not dead:
+            return cfgs
+        cfgs = {c for c in cfgs if not any(g in dead for g, _ in c.groups)}
 
 
 @functools.lru_cache(maxsize=8192)
@@ -104,7 +142,7 @@ class SchemaParser:
         self._expand_memo: dict = {}
         self._mok: dict = {}
         bottom = self.mk(("ROOT",), None)
-        self._start = self.state(frozenset(self.expand(root, bottom)), True)
+        self._start = self.state(frozenset(prune(self.expand(root, bottom))), True)
 
     # ------------------------------------------------------------ interning
     def mk(self, frame, parent) -> Cfg:
@@ -158,7 +196,8 @@ class SchemaParser:
     def accepts_end(self, state) -> bool:
         return state.accept
 
-    def candidates(self, state) -> frozenset:
+    def exact_candidates(self, state) -> frozenset:
+        """The terminals some configuration can take next (value checks aside)."""
         c = state.cands
         if c is None:
             acc = set()
@@ -169,14 +208,42 @@ class SchemaParser:
             c = state.cands = frozenset(acc)
         return c
 
+    def candidates(self, state) -> frozenset:
+        """The lexer's candidates: the exact ones, except that where a key may come every key
+        terminal of the object is a candidate, taken or not. All keys are quoted strings, so
+        this cuts no lexeme differently; a key the object cannot take here is refused by
+        ``feed`` (``lexeme=None`` answers from the exact set). The lexer state at a key is then
+        the same at every position of the object, so its analyses are shared, not redone per
+        set of keys seen."""
+        c = state.lex_cands
+        if c is None:
+            c = self.exact_candidates(state)
+            wide = [self.info.tinfo(cfg.frame[1]).obj.all_key_terms for cfg in state.cfgs
+                    if cfg.frame[0] == "O" and cfg.frame[2] in (0, 1)
+                    and self.info.tinfo(cfg.frame[1]).obj.key_cands(cfg.frame, self.order)]
+            if wide:
+                c = c.union(*wide)
+            state.lex_cands = c
+        return c
+
     def feed(self, state, terms, lexeme):
         if state.start and terms[0] == WS:
             return self.state(state.cfgs, False)
         if lexeme is None:
             # "could this terminal be taken here, value unknown": the candidates are exact
-            # up to value checks, which are decided when the lexeme is complete.
-            cands = self.candidates(state)
-            return state if any(t in cands for t in terms) else None
+            # up to value checks, which are decided when the lexeme is complete; the
+            # configurations that can take it must leave every group satisfiable.
+            cands = self.exact_candidates(state)
+            if not any(t in cands for t in terms):
+                return None
+            if not state.grouped:
+                return state
+            key = terms
+            got = state.takes.get(key)
+            if got is None:
+                takers = [c for c in state.cfgs if any(t in self.cfg_cands(c) for t in terms)]
+                got = state.takes[key] = bool(prune(takers))
+            return state if got else None
         out: set = set()
         pending: list = []
         for cfg in state.cfgs:
@@ -190,6 +257,7 @@ class SchemaParser:
             if res is not None:
                 pending.append((g.parent, res[0]))
                 self.drain(pending, out, comps)
+        out = prune(out)
         if not out:
             return None
         return self.state(frozenset(out), False)
