@@ -155,6 +155,9 @@ def test_whitespace_modes():
     assert flex.accepts('{"a": [1, 2]}')
     assert flex.accepts('{\n  "a" : [ 1 ,\n 2 ]\n}\n')
     assert not flex.accepts('{"a": [1, 2]}' + " " * 30)  # bounded
+    assert flex.accepts(json.dumps({"a": [1, 2]}, indent=2)) and flex.accepts(json.dumps({"a": [1]}, indent="\t"))
+    assert not flex.accepts('{\n\n  "a": [1]}')  # at most one line break per gap
+    assert not flex.accepts('{"a": [1]}\n\n\n')
     compact = Harness(s, whitespace="compact")
     assert compact.accepts('{"a":[1,2]}')
     assert not compact.accepts('{"a": [1,2]}')

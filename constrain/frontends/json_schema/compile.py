@@ -348,7 +348,9 @@ class Compiler:
         if whitespace == "compact":
             ws = None
         elif whitespace == "flexible":
-            ws = f"[ \\t\\n\\r]{{0,{max_ws}}}"
+            # what pretty printers write: a few blanks, at most one line break, indentation
+            # (no runs of blank lines: small models otherwise loop on newlines)
+            ws = f"[ \\t]{{0,4}}(?:\\r?\\n[ \\t]{{0,{max_ws}}})?"
         else:
             er.check_regex(whitespace)
             ws = f"(?:{whitespace})?"
@@ -367,7 +369,8 @@ class Compiler:
             struct(",", True, True, item_sep), struct(":", True, True, key_sep),
             Terminal("true", "true", literal=b"true"), Terminal("false", "false", literal=b"false"),
             Terminal("null", "null", literal=b"null"),
-            Terminal("WS", f"[ \\t\\n\\r]{{1,{max_ws}}}" if ws is not None and whitespace == "flexible" else
+            Terminal("WS", f"(?:[ \\t]{{1,4}}(?:\\r?\\n[ \\t]{{0,{max_ws}}})?|\\r?\\n[ \\t]{{0,{max_ws}}})"
+                     if ws is not None and whitespace == "flexible" else
                      (whitespace if ws is not None else "[ ]")),
         ]
         for t in fixed:
