@@ -175,8 +175,21 @@ def test_property_order():
     assert schema_order.accepts_value({"a": 1, "b": 2, "c": 3})
     assert schema_order.accepts_value({"a": 1, "c": 3})
     assert schema_order.accepts_value({"a": 1, "c": 3, "zz": 0})
-    assert schema_order.accepts_value({"zz": 0, "a": 1, "c": 3})
+    assert schema_order.accepts_value({"a": 1, "c": 3, "zz": 0, "b2": 1})
+    # additional keys follow the required known ones (generation: the schema's keys first)
+    assert not schema_order.accepts_value({"zz": 0, "a": 1, "c": 3})
+    assert not schema_order.accepts_value({"a": 1, "zz": 0, "c": 3})
     assert not schema_order.accepts_value({"c": 3, "a": 1})
+    opt = Harness({"type": "object", "properties": {"a": {}, "b": {}}})
+    assert opt.accepts_value({"a": 1, "zz": 0}) and opt.accepts_value({"zz": 0})  # optional ones may be skipped
+    assert opt.accepts_value({"zz": 0, "a": 1, "b": 2})  # and may follow additional keys
+    # inside oneOf/not/if-conditions the order must not apply: a branch refusing an out-of-order
+    # value would flip the group's decision (here both branches match {"b","a"}: invalid)
+    neg = Harness({"oneOf": [{"properties": {"a": {}, "b": {}}, "required": ["a", "b"]}, {"required": ["a"]}]})
+    assert not neg.accepts_value({"b": 1, "a": 2}) and not neg.accepts_value({"a": 1, "b": 2})
+    assert neg.accepts_value({"a": 1}) and neg.accepts_value({"a": 1, "zz": 0})
+    notc = Harness({"not": {"properties": {"a": {}}, "required": ["a"]}, "type": "object"})
+    assert not notc.accepts_value({"zz": 0, "a": 1}) and notc.accepts_value({"zz": 0})
     anyo = Harness(s, property_order="any")
     assert anyo.accepts_value({"c": 3, "a": 1})
     assert anyo.accepts_value({"zz": 0, "c": 3, "b": 1, "a": 1})

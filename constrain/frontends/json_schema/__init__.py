@@ -57,9 +57,11 @@ Design choices and their cost:
   is a custom regex; ``separators=(item, key)`` fixes the separators exactly
   (e.g. ``(", ", ": ")``).
 * **Property order**: ``"schema"`` (default: known properties in schema
-  order, optional ones may be skipped, additional ones anywhere) or ``"any"``;
-  ``required`` is tracked in both. (With combinators each branch orders the
-  properties it knows.)
+  order, optional ones may be skipped, additional ones anywhere after the
+  required known ones; a small model then writes the schema's required keys
+  instead of inventing others, as seen in the e2e bench) or ``"any"`` (what validation wants: MaskBench and the
+  Test Suite benches use it); ``required`` is tracked in both. (With
+  combinators each branch orders the properties it knows.)
 """
 from __future__ import annotations
 

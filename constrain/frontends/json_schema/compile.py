@@ -209,7 +209,7 @@ class ObjInfo:
 
     def new_last(self, last, name):
         i = self.idx.get(name)
-        return last if i is None else i  # additional keys may sit anywhere
+        return last if i is None else i  # additional keys do not move the schema-order position
 
     def new_req(self, req, seen, name):
         r = req - {name}
@@ -229,6 +229,9 @@ class ObjInfo:
         if i is None:
             if not self.generic or not self.name_ok(name):
                 return False
+            # schema order: additional keys come after the required known ones
+            if order == "schema" and any(r in self.idx for r in self.new_req(req, seen, name)):
+                return False
         elif order == "schema":
             if i <= last:
                 return False
@@ -245,16 +248,18 @@ class ObjInfo:
         return self.comp.nonempty(self.child(name))
 
     def key_cands(self, f, order) -> frozenset:
-        key = (f[3], f[4], f[5], f[6])
+        key = (f[3], f[4], f[5], f[6], order)
         got = self._cands.get(key)
         if got is None:
             acc = set()
-            seen, count, last, req = key
+            seen, count, last, req = key[:4]
             for k in self.order:
                 if self.key_ok(f, k, order):
                     acc.add(self.lit[k])
             if self.generic_term is not None:
                 ok = self.max is None or count + 1 + len(req) <= self.max
+                if order == "schema" and any(r in self.idx for r in req):
+                    ok = False  # no additional key before the required known ones (see key_ok)
                 if ok:
                     acc.add(self.generic_term)
             got = self._cands[key] = frozenset(acc)

@@ -42,8 +42,14 @@ LBRACE, RBRACE, LBRACK, RBRACK, COMMA, COLON, TRUE, FALSE_T, NULL, WS = range(10
 STRUCT_TOK = {LBRACE: "{", RBRACE: "}", LBRACK: "[", RBRACK: "]"}
 
 
+def _negative(group_kind: str, branch: int) -> bool:
+    """Is a group's branch a *negative* context (its failure can make the group succeed)?"""
+    return (group_kind == "oneOf" or (group_kind == "not" and branch == 1)
+            or (group_kind == "if" and branch == 0) or (group_kind == "contains" and branch >= 1))
+
+
 class Cfg:
-    __slots__ = ("frame", "parent", "depth", "cands", "groups", "__weakref__")
+    __slots__ = ("frame", "parent", "depth", "cands", "groups", "neg", "__weakref__")
 
     def __init__(self, frame, parent):
         self.frame, self.parent = frame, parent
@@ -51,8 +57,12 @@ class Cfg:
         self.cands = None
         # the combinator groups this configuration belongs to: ((group cfg, branch index), ...)
         self.groups = () if parent is None else parent.groups
+        # under a negative context generation-only restrictions (schema property order) must not
+        # apply: a branch refusing a valid value would make oneOf/not/if decide wrongly
+        self.neg = parent is not None and parent.neg
         if frame[0] == "B":
             self.groups = self.groups + ((parent, frame[1]),)
+            self.neg = self.neg or _negative(parent.frame[1].kind, frame[1])
 
     def __repr__(self):
         out, c = [], self
@@ -220,7 +230,7 @@ class SchemaParser:
             c = self.exact_candidates(state)
             wide = [self.info.tinfo(cfg.frame[1]).obj.all_key_terms for cfg in state.cfgs
                     if cfg.frame[0] == "O" and cfg.frame[2] in (0, 1)
-                    and self.info.tinfo(cfg.frame[1]).obj.key_cands(cfg.frame, self.order)]
+                    and self.info.tinfo(cfg.frame[1]).obj.key_cands(cfg.frame, self.order_of(cfg))]
             if wide:
                 c = c.union(*wide)
             state.lex_cands = c
@@ -289,12 +299,11 @@ class SchemaParser:
                 if not any(t in oi.key_terms for t in terms):
                     kinds.append(("const", False))
                 else:
-                    kinds.append(("O", oi, f, self.marker_ok(cfg)))
+                    kinds.append(("O", oi, f, self.marker_ok(cfg), self.order_of(cfg)))
             else:  # frames that take no value terminal
                 kinds.append(("const", None))
         memo: dict = {}
         out: list = []
-        order = self.order
         for v in values:
             name = _UNSET
             sig = []
@@ -306,7 +315,7 @@ class SchemaParser:
                 else:
                     if name is _UNSET:
                         name = _decode_string(v)
-                    oi, f, mok = k[1], k[2], k[3]
+                    oi, f, mok, order = k[1], k[2], k[3], k[4]
                     if name is None:
                         sig.append(False)
                     elif not mok or oi.special(name):
@@ -319,6 +328,10 @@ class SchemaParser:
                 r = memo[key] = self.feed(state, terms, v)
             out.append(r)
         return out
+
+    def order_of(self, cfg) -> str:
+        """The property order for an object configuration: "any" under a negative context."""
+        return "any" if cfg.neg else self.order
 
     def marker_ok(self, cfg) -> bool:
         """May additional names in this object frame be replaced by :data:`ADDITIONAL`?
@@ -360,7 +373,7 @@ class SchemaParser:
             phase = f[2]
             acc = set()
             if phase in (0, 1):
-                acc |= oi.key_cands(f, self.order)
+                acc |= oi.key_cands(f, self.order_of(cfg))
                 if phase == 0 and oi.can_close(f):
                     acc.add(RBRACE)
             elif phase == 2:
@@ -368,7 +381,7 @@ class SchemaParser:
             elif phase == 4:
                 if oi.can_close(f):
                     acc.add(RBRACE)
-                if oi.key_cands(f, self.order):
+                if oi.key_cands(f, self.order_of(cfg)):
                     acc.add(COMMA)
             c = frozenset(acc)
         elif k == "A":
@@ -446,7 +459,7 @@ class SchemaParser:
                         return
                     if t in oi.key_terms:
                         name = _decode_string(lexeme)
-                        if name is None or not oi.key_ok(f, name, self.order):
+                        if name is None or not oi.key_ok(f, name, self.order_of(cfg)):
                             continue
                         if not oi.special(name) and self.marker_ok(cfg):
                             name = ADDITIONAL
@@ -465,7 +478,7 @@ class SchemaParser:
                 t = terms[0]
                 if RBRACE in terms and oi.can_close(f):
                     pending.append((self.cap(cfg.parent, "}"), None))
-                elif COMMA in terms and oi.key_cands(f, self.order):
+                elif COMMA in terms and oi.key_cands(f, self.order_of(cfg)):
                     out.add(self.mk(("O",) + (node, 1) + f[3:], cfg.parent))
                 return
             return
