@@ -66,7 +66,7 @@ def check_text(g, tok, ids: list[int], mask: np.ndarray, times: list[float] | No
     return None
 
 
-def run_corpus(grammar: str, corpus: str, limit: int | None, quiet: bool = False) -> dict:
+def run_corpus(grammar: str, corpus: str, limit: int | None, quiet: bool = False, shard: str | None = None) -> dict:
     import constrain
 
     hf, tok = load_tokenizer()
@@ -76,6 +76,9 @@ def run_corpus(grammar: str, corpus: str, limit: int | None, quiet: bool = False
     files = getattr(corpora, corpus)()
     if limit:
         files = files[:limit]
+    if shard:  # "K/N": every N-th file from the K-th, so N processes can split a corpus
+        k, n = (int(x) for x in shard.split("/"))
+        files = files[k::n]
     mask = tok.allocate_bitmask()
     times: list[float] = []
     failures = []
@@ -92,7 +95,7 @@ def run_corpus(grammar: str, corpus: str, limit: int | None, quiet: bool = False
                   f"{time.perf_counter() - t_start:.0f}s", flush=True)
     ts = np.array(times) * 1e6
     out = {
-        "grammar": grammar, "corpus": corpus, "files": len(files), "accepted": len(files) - len(failures),
+        "grammar": grammar, "corpus": corpus, "shard": shard, "files": len(files), "accepted": len(files) - len(failures),
         "tokens": len(ts), "compile_s": round(compile_s, 3), "wall_s": round(time.perf_counter() - t_start, 1),
         "us_p50": round(float(np.percentile(ts, 50)), 1) if len(ts) else None,
         "us_p99": round(float(np.percentile(ts, 99)), 1) if len(ts) else None,
@@ -198,6 +201,7 @@ def main(argv=None) -> int:
     c.add_argument("--grammar", required=True, choices=sorted(CORPORA))
     c.add_argument("--corpus", help="a bench/corpora.py loader; default: all for the grammar")
     c.add_argument("--limit", type=int)
+    c.add_argument("--shard", help="K/N: only files K, K+N, K+2N, ... (to split a corpus over processes)")
     c.add_argument("--out", help="write results as JSON here")
     w = sub.add_parser("walks")
     w.add_argument("--grammar", required=True, choices=sorted(CORPORA))
@@ -207,7 +211,8 @@ def main(argv=None) -> int:
     w.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     if a.cmd == "corpus":
-        results = [run_corpus(a.grammar, c, a.limit) for c in ([a.corpus] if a.corpus else CORPORA[a.grammar])]
+        results = [run_corpus(a.grammar, c, a.limit, shard=a.shard)
+                   for c in ([a.corpus] if a.corpus else CORPORA[a.grammar])]
         if a.out:
             Path(a.out).write_text(json.dumps(results, indent=1, default=str))
         return 0 if all(r["accepted"] == r["files"] for r in results) else 1
