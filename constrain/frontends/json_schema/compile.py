@@ -115,8 +115,11 @@ class ObjInfo:
             self.key_terms.add(tid)
             comp.value_terms.add(tid)
         self.generic_term = None
+        self.generic_any = False  # the additional-key terminal accepts any string
         if self.generic:
-            self.generic_term = comp.regex(self.generic_regex(), value=True)
+            rx = self.generic_regex()
+            self.generic_any = rx == f'"(?:{er.json_char_regex(er.ANY)}*)"'
+            self.generic_term = comp.regex(rx, value=True)
             self.key_terms.add(self.generic_term)
         self.all_key_terms = frozenset(self.key_terms)
         self._gen_memo = {}

@@ -49,12 +49,13 @@ def _negative(group_kind: str, branch: int) -> bool:
 
 
 class Cfg:
-    __slots__ = ("frame", "parent", "depth", "cands", "groups", "neg", "__weakref__")
+    __slots__ = ("frame", "parent", "depth", "cands", "lcands", "groups", "neg", "__weakref__")
 
     def __init__(self, frame, parent):
         self.frame, self.parent = frame, parent
         self.depth = 0 if parent is None else parent.depth + 1
         self.cands = None
+        self.lcands = None
         # the combinator groups this configuration belongs to: ((group cfg, branch index), ...)
         self.groups = () if parent is None else parent.groups
         # under a negative context generation-only restrictions (schema property order) must not
@@ -219,21 +220,42 @@ class SchemaParser:
         return c
 
     def candidates(self, state) -> frozenset:
-        """The lexer's candidates: the exact ones, except that where a key may come every key
-        terminal of the object is a candidate, taken or not. All keys are quoted strings, so
-        this cuts no lexeme differently; a key the object cannot take here is refused by
-        ``feed`` (``lexeme=None`` answers from the exact set). The lexer state at a key is then
-        the same at every position of the object, so its analyses are shared, not redone per
-        set of keys seen."""
+        """The lexer's candidates (see :meth:`cfg_lex_cands`); ``feed`` with ``lexeme=None``
+        answers from the exact ones (:meth:`exact_candidates`)."""
         c = state.lex_cands
         if c is None:
-            c = self.exact_candidates(state)
-            wide = [self.info.tinfo(cfg.frame[1]).obj.all_key_terms for cfg in state.cfgs
-                    if cfg.frame[0] == "O" and cfg.frame[2] in (0, 1)
-                    and self.info.tinfo(cfg.frame[1]).obj.key_cands(cfg.frame, self.order_of(cfg))]
-            if wide:
-                c = c.union(*wide)
-            state.lex_cands = c
+            acc: set = set()
+            for cfg in state.cfgs:
+                acc |= self.cfg_lex_cands(cfg)
+            if state.start and state.cfgs:
+                acc.add(WS)
+            c = state.lex_cands = frozenset(acc)
+        return c
+
+    def cfg_lex_cands(self, cfg) -> frozenset:
+        """A configuration's lexer candidates: its exact candidates, except where a key may come.
+
+        All keys are quoted strings that end at the first unescaped quote, so which key
+        terminals are candidates cuts no lexeme differently; what differs is how much lexer
+        state is shared. Where any additional name may come and the additional-key terminal
+        is the any-string (no propertyNames/patterns), it alone is the candidate: a known key
+        is lexed by it too and dispatched by name, so every key position of every object
+        shares one lexer state. Otherwise every key terminal of the object is a candidate,
+        taken or not (``feed`` refuses a taken one), so the lexer state is at least the same
+        at every position of the object, not one per set of keys seen."""
+        c = cfg.lcands
+        if c is None:
+            c = self.cfg_cands(cfg)
+            f = cfg.frame
+            if f[0] == "O" and f[2] in (0, 1):
+                oi = self.info.tinfo(f[1]).obj
+                keys = oi.key_cands(f, self.order_of(cfg))
+                if keys:
+                    if oi.generic_any and oi.generic_term in keys:
+                        c = (c - oi.all_key_terms) | {oi.generic_term}
+                    else:
+                        c = c | oi.all_key_terms
+            cfg.lcands = c
         return c
 
     def feed(self, state, terms, lexeme):
