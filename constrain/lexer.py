@@ -99,6 +99,7 @@ class Lexer:
         self.tails: dict[tuple, TailInfo] = {}
         self.fresh_ids: dict[frozenset, int] = {}
         self._merged: dict[tuple, ExitGroup] = {}
+        self._first_rows: dict[int, np.ndarray] = {}
         self.words = tok.mask_words
 
     # ------------------------------------------------------------------ union states
@@ -347,6 +348,53 @@ class Lexer:
                 acc_uid[idx[a]] = nxt[a]
         return end, acc_pos, acc_uid
 
+    def walk_tails(self, uid0: int, rows: np.ndarray, offs: np.ndarray):
+        """:meth:`union_walk` of token tails, cheaper for the big groups.
+
+        An exit group can hold most of the vocabulary (after ``:`` with flexible
+        whitespace, every token that starts with a blank exits the colon), and most of those
+        tails die on their first byte: that byte is looked up in the start state's
+        transition row (one gather), and only the survivors are walked, each distinct tail
+        once (``foo(`` and ``bar(`` share ``(``); positions come back relative to each row's
+        own offset."""
+        n = len(rows)
+        if n < 64:
+            return self.union_walk(uid0, rows, offs)
+        wt = self.tok.walk_table
+        end = np.full(n, -1, dtype=np.int64)
+        acc_pos = np.full(n, -1, dtype=np.int32)
+        acc_uid = np.full(n, -1, dtype=np.int64)
+        live = self.first_row(uid0)[wt.data[rows, offs]] >= 0
+        k = np.flatnonzero(live)
+        if not len(k):
+            return end, acc_pos, acc_uid
+        r, o = rows[k], offs[k]
+        lens = wt.lengths[r] - o
+        width = min(int(lens.max()), 24)
+        short = lens <= width
+        if short.all() and len(k) >= 64:
+            cols = np.minimum(o[:, None] + np.arange(width)[None, :], wt.data.shape[1] - 1)
+            key = np.zeros((len(k), width + 1), dtype=np.uint8)
+            key[:, :width] = np.where(np.arange(width)[None, :] < lens[:, None], wt.data[r[:, None], cols], 0)
+            key[:, width] = lens  # tails that differ only by trailing zero bytes stay apart
+            kv = np.ascontiguousarray(key).view(np.dtype((np.void, width + 1))).ravel()
+            _, first, inv = np.unique(kv, return_index=True, return_inverse=True)
+            if len(first) < len(k):
+                e, ap, au = self.union_walk(uid0, r[first], o[first])
+                rel = np.where(ap >= 0, ap - o[first], -1)[inv]
+                end[k], acc_uid[k] = e[inv], au[inv]
+                acc_pos[k] = np.where(rel >= 0, rel + o, -1)
+                return end, acc_pos, acc_uid
+        end[k], acc_pos[k], acc_uid[k] = self.union_walk(uid0, r, o)
+        return end, acc_pos, acc_uid
+
+    def first_row(self, uid: int) -> np.ndarray:
+        """int64[256]: the union state after each byte from ``uid`` (-1: every terminal dies)."""
+        row = self._first_rows.get(uid)
+        if row is None:
+            row = self._first_rows[uid] = np.asarray([self.step(uid, b) for b in range(256)], dtype=np.int64)
+        return row
+
     def tail_info(self, group: ExitGroup, fresh_uid: int) -> TailInfo:
         """Lex the tails of ``group``'s tokens from the fresh union state ``fresh_uid``."""
         ti = self.tails.get((id(group), fresh_uid))
@@ -375,7 +423,7 @@ class Lexer:
             acc_uid = np.full(len(ids), -1, dtype=np.int64)
             walk = ~empty
             if walk.any():
-                e, ap, au = self.union_walk(f, rows[walk], offs[walk])
+                e, ap, au = self.walk_tails(f, rows[walk], offs[walk])
                 end[walk], acc_pos[walk], acc_uid[walk] = e, ap, au
             start = 0
             for g in gs:

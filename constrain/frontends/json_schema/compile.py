@@ -124,6 +124,7 @@ class ObjInfo:
         self.all_key_terms = frozenset(self.key_terms)
         self._gen_memo = {}
         self._cands = {}
+        self._ordinary: dict = {}
         self.has_patterns = any(p.patterns for p in o.parts)
         self._special_names = set(self.known) | set(self.required) | set(self.deps)
         for names in self.deps.values():  # required once their key is present
@@ -249,6 +250,19 @@ class ObjInfo:
             if i is not None and any(r in self.idx and self.idx[r] < i for r in r2):
                 return False
         return self.comp.nonempty(self.child(name))
+
+    def ordinary_ok(self, f, order) -> bool:
+        """``key_ok`` for an ordinary additional name (not special: no dependency, not
+        required, no pattern), before its ``propertyNames`` check: the same for all of them."""
+        key = (f[3], f[4], f[6], order)
+        got = self._ordinary.get(key)
+        if got is None:
+            req = f[6]
+            got = self.generic and not (order == "schema" and any(r in self.idx for r in req)) \
+                and (self.max is None or f[4] + 1 + len(req) <= self.max) \
+                and self.comp.nonempty(self.generic_child())
+            self._ordinary[key] = got
+        return got
 
     def key_cands(self, f, order) -> frozenset:
         key = (f[3], f[4], f[5], f[6], order)

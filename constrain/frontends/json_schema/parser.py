@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from decimal import Decimal, InvalidOperation
 
 from ...errors import CompileBudgetError
@@ -120,8 +121,16 @@ def prune(cfgs):
         cfgs = {c for c in cfgs if not any(g in dead for g, _ in c.groups)}
 
 
+_NEEDS_JSON = re.compile(rb'[\x00-\x1f\\]')
+
+
 @functools.lru_cache(maxsize=8192)
 def _decode_string(lexeme: bytes) -> str | None:
+    if len(lexeme) >= 2 and lexeme[:1] == b'"' and lexeme[-1:] == b'"' and not _NEEDS_JSON.search(lexeme, 1, len(lexeme) - 1):
+        try:  # no escapes, no control characters: the JSON string is its UTF-8 body
+            return lexeme[1:-1].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
     try:
         v = json.loads(lexeme)
     except (ValueError, UnicodeDecodeError):
@@ -342,8 +351,8 @@ class SchemaParser:
                         sig.append(False)
                     elif not mok or oi.special(name):
                         sig.append(("name", name))
-                    else:
-                        sig.append(oi.key_ok(f, name, order))
+                    else:  # an ordinary additional name: only propertyNames can tell them apart
+                        sig.append(oi.ordinary_ok(f, order) and (not oi.names_nodes or oi.name_ok(name)))
             key = tuple(sig)
             r = memo.get(key, _UNSET)
             if r is _UNSET:
