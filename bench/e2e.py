@@ -291,9 +291,12 @@ def run_batch(cfg: str, setup: Setup, cases: list[dict], pre: dict | None, args)
         text = setup.tok.decode(ids).decode("utf-8", errors="replace")
         ok, why = validate(text, cases[i]["schema"])
         rows[i].update(text=text, n_tokens=len(ids) + int(finished), finished=finished, valid=ok, why=why)
-        if cfg == "constrain" and finished:  # a stop forced after a dead end is an engine bug: flag it
+        if cfg == "constrain" and finished:
+            # a stop forced after a dead end (the documented value-end bound) is not a finish:
+            # as in constrain.generate, the row counts as unfinished (and invalid), flagged
             m = proc.matcher_for(ids + [gen[j][len(ids)]], j)
-            rows[i]["dead_end"] = m is None or not m.is_terminated()
+            if m is None or not m.is_terminated():
+                rows[i].update(finished=False, dead_end=True)
     batch = {"wall_s": wall, "steps": steps, "rows": len(live), "prompt_tokens": int(enc.input_ids.shape[1]),
              "prefill_s": pre["prefill_s"],
              "proc_s": timed.seconds if timed else 0.0, "proc_calls": timed.calls if timed else 0}
@@ -326,7 +329,7 @@ def summarize(records: list[dict], n_cases: int) -> dict:
             "coverage": sum(bool(r.get("valid")) for r in rs) / len(rs),
             "valid_of_finished": (sum(bool(r.get("valid")) for r in fin) / len(fin)) if fin else None,
             "finished": len(fin),
-            "truncation_rate": (sum(not r.get("finished") for r in ran) / len(ran)) if ran else None,
+            "truncation_rate": (sum(not r.get("finished") and not r.get("dead_end") for r in ran) / len(ran)) if ran else None,
             "output_tokens": toks,
             "wall_s": wall,
             "steps": steps,
@@ -361,22 +364,25 @@ def table(summary: dict, meta: dict) -> str:
         f"SmolLM2-135M-Instruct, greedy, max_new_tokens={meta['max_new_tokens']}, batch {meta['batch_size']}, "
         f"torch threads {meta['threads']}, {meta.get('machine', '')})",
         "",
-        "| config | compile fail | crashes | coverage (valid / all) | valid / finished | truncated | ms / output token | ms / step "
-        "| processor ms / step | processor overhead | step overhead | tokens/s | compile p50 ms |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| config | compile fail | crashes | coverage (valid / all) | valid / finished | truncated | dead ends | ms / output token "
+        "| ms / step | processor ms / step | processor overhead | step overhead | tokens/s | compile p50 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for cfg, s in summary.items():
         lines.append(
             f"| {cfg} | {_pct(s['compile_failure_rate'])} ({s['compile_failures']}) | {s['crashes']} | {_pct(s['coverage'])} "
             f"| {_pct(s['valid_of_finished'])} ({s['finished']}) | {_pct(s['truncation_rate'])} "
+            f"| {s['dead_ends'] if cfg == 'constrain' else '-'} "
             f"| {_ms(s['s_per_output_token'])} | {_ms(s['s_per_step'])} | {_ms(s['proc_s_per_step'])} "
             f"| {_pct(s.get('processor_overhead')) if cfg != 'unconstrained' else '-'} "
             f"| {_pct(s.get('overhead_step_vs_unconstrained')) if cfg != 'unconstrained' else '-'} "
             f"| {s['tokens_per_s']:.1f} | {_ms(s['compile_s_median'])} |"
-            if s["tokens_per_s"] is not None else f"| {cfg} | {_pct(s['compile_failure_rate'])} | {s['crashes']} | - | - | - | - | - | - | - | - | - | - |")
+            if s["tokens_per_s"] is not None else f"| {cfg} | {_pct(s['compile_failure_rate'])} | {s['crashes']} | - | - | - | - | - | - | - | - | - | - | - |")
     lines += [
         "",
         "coverage: schemas whose output parses and validates (jsonschema), compile failures count as not covered. "
+        "finished: stopped by a stop token the grammar accepted; dead ends: constrain rows whose stop was forced because "
+        "no token was allowed (the documented value-end bound), counted as unfinished and invalid. "
         "processor overhead: time inside the logits processor per decoding step / the unconstrained step time. "
         "step overhead: (wall time / steps) vs unconstrained (includes output-length effects on attention).",
     ]

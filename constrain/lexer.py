@@ -358,7 +358,7 @@ class Lexer:
         once (``foo(`` and ``bar(`` share ``(``); positions come back relative to each row's
         own offset."""
         n = len(rows)
-        if n < 64:
+        if n < 512:  # small groups: the plain walk is cheaper than the bookkeeping
             return self.union_walk(uid0, rows, offs)
         wt = self.tok.walk_table
         end = np.full(n, -1, dtype=np.int64)
@@ -372,7 +372,7 @@ class Lexer:
         lens = wt.lengths[r] - o
         width = min(int(lens.max()), 24)
         short = lens <= width
-        if short.all() and len(k) >= 64:
+        if short.all() and len(k) >= 2048:
             cols = np.minimum(o[:, None] + np.arange(width)[None, :], wt.data.shape[1] - 1)
             key = np.zeros((len(k), width + 1), dtype=np.uint8)
             key[:, :width] = np.where(np.arange(width)[None, :] < lens[:, None], wt.data[r[:, None], cols], 0)
