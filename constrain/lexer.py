@@ -317,6 +317,8 @@ class Lexer:
         """
         wt = self.tok.walk_table
         n = len(rows)
+        if n <= 24:  # a few rows: stepping in Python beats numpy's per-call overhead
+            return self._walk_small(uid0, rows, offs)
         end = np.full(n, -1, dtype=np.int64)
         acc_pos = np.full(n, -1, dtype=np.int32)
         acc_uid = np.full(n, -1, dtype=np.int64)
@@ -347,6 +349,26 @@ class Lexer:
                 acc_pos[idx[a]] = pos[idx[a]]
                 acc_uid[idx[a]] = nxt[a]
         return end, acc_pos, acc_uid
+
+    def _walk_small(self, uid0: int, rows: np.ndarray, offs: np.ndarray):
+        """:meth:`union_walk` one row at a time (same results)."""
+        tb, ids = self.tok.token_bytes, self.tok.walk_table.ids
+        step, accepting = self.step, self.union_accepting
+        n = len(rows)
+        end, acc_pos, acc_uid = [-1] * n, [-1] * n, [-1] * n
+        for i, (t, o) in enumerate(zip(ids[rows].tolist(), offs.tolist())):
+            data = tb[t]
+            u = uid0
+            for j in range(o, len(data)):
+                u = step(u, data[j])
+                if u < 0:
+                    break
+                if accepting[u]:
+                    acc_pos[i], acc_uid[i] = j + 1, u
+            else:
+                end[i] = u
+        return (np.asarray(end, dtype=np.int64), np.asarray(acc_pos, dtype=np.int32),
+                np.asarray(acc_uid, dtype=np.int64))
 
     def walk_tails(self, uid0: int, rows: np.ndarray, offs: np.ndarray):
         """:meth:`union_walk` of token tails, cheaper for the big groups.
@@ -443,7 +465,8 @@ class Lexer:
         live = end >= 0
         done = np.zeros(len(ids), dtype=bool)
         if live.any():
-            done[live] = np.asarray(self.union_done, dtype=bool)[end[live]]
+            ud = self.union_done
+            done[live] = [ud[u] for u in end[live].tolist()]
         live &= ~done
         alive: dict[int, list] = {}
         if live.any():
