@@ -70,13 +70,22 @@ class SparseBits:
     __slots__ = ("words", "vals")
 
     def __init__(self, ids: np.ndarray):
+        if len(ids) <= 32:  # small sets (most tail groups): a dict beats numpy's per-call overhead
+            acc: dict[int, int] = {}
+            for t in np.asarray(ids).tolist():
+                acc[t >> 5] = acc.get(t >> 5, 0) | (1 << (t & 31))
+            self.words = np.fromiter(acc.keys(), dtype=np.int32, count=len(acc))
+            self.vals = np.fromiter(acc.values(), dtype=np.uint32, count=len(acc))
+            return
         ids = np.asarray(ids, dtype=np.int64)
         w = ids >> 5
         order = np.argsort(w, kind="stable")
         w, b = w[order], (np.uint32(1) << (ids[order] & 31).astype(np.uint32))
-        starts = np.flatnonzero(np.r_[True, w[1:] != w[:-1]]) if len(w) else np.zeros(0, dtype=np.int64)
+        first = np.ones(len(w), dtype=bool)
+        first[1:] = w[1:] != w[:-1]
+        starts = np.flatnonzero(first)
         self.words = w[starts].astype(np.int32)
-        self.vals = np.bitwise_or.reduceat(b, starts).astype(np.uint32) if len(w) else np.zeros(0, np.uint32)
+        self.vals = np.bitwise_or.reduceat(b, starts).astype(np.uint32)
 
     def or_into(self, m: np.ndarray) -> None:
         m[self.words] |= self.vals
