@@ -166,9 +166,31 @@ def test_open_string_stays_within_max_length(llama3, llama3_hf):
 # accept/reject exact, but a prefix can be allowed that no completion satisfies. These pin the
 # bound: strict xfail, so a fix shows up as a failure that asks for the docs to be updated.
 BOUND = [
-    ({"type": "array", "items": {"enum": ["a", "b"]}, "uniqueItems": True}, '["a","b","a'),
+    ({"type": "array", "items": {"type": "string", "pattern": "^[ab]$"}, "uniqueItems": True}, '["a","b","a'),
     ({"type": "string", "pattern": "^a*b$", "minLength": 3}, '"ab'),
 ]
+
+
+def test_unique_literal_items_are_exact(llama3, llama3_hf):
+    """uniqueItems over literal (enum) items is decided in the mask: a used value is not a
+    candidate, and no comma is allowed once every value is used (no dead end)."""
+    schema = {"type": "array", "items": {"enum": ["a", "b", True]}, "uniqueItems": True}
+    g = constrain.compile_json_schema(schema, llama3, whitespace="compact")
+
+    def allowed_after(prefix):
+        m = g.matcher()
+        ids = llama3_hf.encode(prefix, add_special_tokens=False)
+        assert m.validate_tokens(ids) == len(ids) and all(m.advance(t) for t in ids)
+        return {llama3.token_bytes[i] for i in m.allowed_token_ids().tolist()}
+
+    assert b"true" in allowed_after('["a",') and b'"' in allowed_after('["a",')
+    after_quote = allowed_after('["a","')
+    assert b"b" in after_quote and not any(b.startswith(b"a") for b in after_quote)
+    assert b"," not in allowed_after('["a",true,"b"') and b"]" in allowed_after('["a",true,"b"')
+    assert b"true" not in allowed_after('[true,')
+    few = constrain.compile_json_schema({"type": "array", "items": {"enum": ["a", "b"]}, "uniqueItems": True,
+                                         "minItems": 3}, llama3)
+    assert not few.matcher().allowed_token_ids().size  # two values cannot make three unique items
 
 
 @pytest.mark.parametrize("schema,prefix", BOUND)
@@ -189,7 +211,7 @@ def test_documented_value_end_bound(llama3, llama3_hf, schema, prefix):
 def test_documented_bound_never_accepts_invalid(llama3, llama3_hf, schema, prefix):
     """The same schemas: every completion the engine accepts validates."""
     g = constrain.compile_json_schema(schema, llama3, whitespace="compact")
-    for text in ('["a","b"]', '["a","b","a"]', '["a","a"]', '["b"]', '"ab"', '"aab"', '"aaab"', '"abb"'):
+    for text in ('["a","b"]', '["a","b","a"]', '["a","a"]', '["b"]', '["c"]', '"ab"', '"aab"', '"aaab"', '"abb"'):
         ids = llama3_hf.encode(text, add_special_tokens=False)
         m = g.matcher()
         ok = m.validate_tokens(ids) == len(ids) and all(m.advance(t) for t in ids) and m.is_accepting()

@@ -19,7 +19,8 @@ Design choices and their cost:
   other than powers of ten, several ``pattern``/``format`` on one string,
   ``pattern`` together with ``min/maxLength``, ``maxLength`` above 32 (a longer
   bounded repeat costs seconds in interegular), ``format: regex``,
-  ``uniqueItems``, ``oneOf``/``not`` decisions, ``maxContains``) is checked
+  ``uniqueItems`` over non-literal items, ``oneOf``/``not`` decisions,
+  ``maxContains``) is checked
   when the lexeme or value completes, including when a token completes it (the
   store marks tokens that end a lexeme exactly, e.g. on a closing quote, so the
   check runs at that token, not one later). Accept/reject is exact. A
@@ -27,7 +28,10 @@ Design choices and their cost:
   counts, :mod:`constrain.store.charbounds`), so a string cannot run past it.
   *Documented bound* (tested as strict xfails): the other checks can allow a
   prefix that no completion satisfies (``["a","b","a`` under ``uniqueItems`` of
-  ``enum: [a, b]``; ``"ab`` under ``pattern: ^a*b$`` with ``minLength: 3``).
+  ``pattern: ^[ab]$`` strings; ``"ab`` under ``pattern: ^a*b$`` with
+  ``minLength: 3``). ``uniqueItems`` over literal items (string, boolean, null
+  enums) is exact: a used literal is not a candidate, a comma needs an unused
+  one, and ``minItems`` above the number of values makes the array empty.
   ``maxLength`` <= 32, ranges, integer/decimal steps, enums, formats, key sets,
   required/min/maxProperties and min/maxItems are in the regexes/candidates,
   so they never dead-end.

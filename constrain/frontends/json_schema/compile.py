@@ -313,6 +313,23 @@ class ArrInfo:
             return False
         return self.comp.nonempty(self.base(i))
 
+    def finite_values(self, i):
+        """The values item ``i`` can take, if each is one literal terminal (a string, boolean or
+        null enum), as item values (``Compiler.scalar_token``); else None. With uniqueItems they
+        make the array exact: a used literal is not a candidate, and a comma needs one left."""
+        key = ("finite", min(i, len(self.prefix)))
+        got = self._items.get(key, False)
+        if got is False:
+            got = None
+            node = deref(self.base(i))
+            if isinstance(node, Typed):
+                ti = self.comp.tinfo(node)
+                lits = [(t, self.comp.terminals[t].literal) for t in ti.cands]
+                if lits and all(lit is not None and ti.scalars.get(t) is None for t, lit in lits):
+                    got = frozenset(self.comp.scalar_token(t, lit) for t, lit in lits)
+            self._items[key] = got
+        return got
+
     def can_close(self, f) -> bool:
         if f[3] < self.min:
             return False
@@ -800,6 +817,10 @@ class Compiler:
     def _ne_arr(self, ai: ArrInfo) -> bool:
         if ai.max is not None and ai.min > ai.max:
             return False
+        if ai.uniq0 is not None and not ai.prefix and ai.min:
+            vals = ai.finite_values(0)
+            if vals is not None and len(vals) < ai.min:  # not enough distinct values for minItems
+                return False
         for i in range(ai.min):
             if not self.nonempty(ai.base(i)):
                 return False

@@ -277,12 +277,13 @@ class SchemaParser:
             cands = self.exact_candidates(state)
             if not any(t in cands for t in terms):
                 return None
-            if not state.grouped:
+            if not state.grouped and not self.capture:
                 return state
             key = terms
             got = state.takes.get(key)
             if got is None:
-                takers = [c for c in state.cfgs if any(t in self.cfg_cands(c) for t in terms)]
+                takers = [c for c in state.cfgs if any(t in self.cfg_cands(c) and not self.used_item(c, t)
+                                                       for t in terms)]
                 got = state.takes[key] = bool(prune(takers))
             return state if got else None
         out: set = set()
@@ -360,6 +361,17 @@ class SchemaParser:
             out.append(r)
         return out
 
+    def used_item(self, cfg, t: int) -> bool:
+        """Under uniqueItems: is ``t`` a literal whose value is already an item of the array
+        this configuration's value belongs to? (Then it cannot be taken: exact, not at the end.)"""
+        if not self.capture or cfg.frame[0] != "V" or cfg.parent is None:
+            return False
+        f = cfg.parent.frame
+        if f[0] != "A" or f[2] != 3 or f[5] is None:
+            return False
+        lit = self.info.terminals[t].literal
+        return lit is not None and self.info.scalar_token(t, lit) in f[5]
+
     def order_of(self, cfg) -> str:
         """The property order for an object configuration: "any" under a negative context."""
         return "any" if cfg.neg else self.order
@@ -421,7 +433,9 @@ class SchemaParser:
             if ai.can_close(f):
                 acc.add(RBRACK)
             if f[2] == 4 and ai.can_more(f[3]):
-                acc.add(COMMA)
+                vals = ai.finite_values(f[3]) if f[5] is not None else None
+                if vals is None or not vals <= f[5]:  # uniqueItems: some literal is left
+                    acc.add(COMMA)
             c = frozenset(acc)
         elif k == "END":
             c = frozenset({WS}) if f[1] == 0 and info.ws_trailing else frozenset()
