@@ -161,6 +161,8 @@ class CompiledGrammar:
         self._tail_cache: OrderedDict = OrderedDict()
         self._tail_ks: dict = {}
         self._backup_depth = 0
+        # nondeterministic parsers may ask for whole sets of live terminals (see _jointly_ok)
+        self._joint = getattr(self.parser, "joint", None)
         self._fresh: dict = {}
         self._accepting: dict = {}
         try:
@@ -371,6 +373,8 @@ class CompiledGrammar:
                 blocked = bits.copy()
             else:
                 blocked |= bits
+        if self._joint is not None and self._joint(p):
+            m &= self._jointly_ok(p, self.lexer.alive_sets(uid))
         if blocked is not None:
             # such a lexeme can still die before completing, and the lexer then backs up
             # to the last accepting position (lark does): decide these tokens one by one.
@@ -461,13 +465,31 @@ class CompiledGrammar:
         if ti.empty is not None:  # the parser took the lexeme and the token ends with it
             ti.empty.or_into(m)
         caps = self._max_chars
+        joint = self._joint is not None and self._joint(p)
+        a = np.zeros(self.words, dtype=np.uint32) if joint else m
         for t, bits in ti.alive.items():
             if self.feedable(p, t):
                 if caps[t] is not None:
                     bits = self._capped_tails(ti, t, caps[t])
-                or_into(m, bits)
+                or_into(a, bits)
+        if joint:
+            m |= a & self._jointly_ok(p, ti.alive_sets)
         self._exit_masks(p, b"", ti.exits, m)
         return m
+
+    def _jointly_ok(self, p: Hashable, alive_sets) -> np.ndarray:
+        """Tokens whose set of live terminals the parser could take together (``feasible``).
+
+        A nondeterministic parser (JSON Schema combinators) may need several terminals to be
+        taken by different configurations at once (an ``allOf`` whose branches lex the same key
+        as a literal and as an additional-key string): asking about one terminal at a time is
+        then either too strict or too loose, so it asks about each token's whole live set."""
+        ok = np.zeros(self.words, dtype=np.uint32)
+        feasible = self.parser.feasible
+        for terms, bits in alive_sets:
+            if feasible(p, terms):
+                or_into(ok, bits)
+        return ok
 
     def _exit_masks(self, p: Hashable, lex: bytes, exits: list[ExitGroup], m: np.ndarray) -> None:
         """OR into ``m`` the tokens of ``exits`` whose lexeme the parser takes and whose tail is valid.

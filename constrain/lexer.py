@@ -51,6 +51,8 @@ class UnionInfo:
     rest_any: bool = False
     #: alive tokens that passed an accepting position of a member that then died (None: no such token)
     alive_acc: np.ndarray | None = None
+    #: (terminals alive together, packed bits of the tokens with exactly that live set); lazy
+    alive_sets: list | None = None
 
 
 @dataclass
@@ -62,6 +64,7 @@ class TailInfo:
     empty: SparseBits | None = None  # tokens with nothing after the lexeme: allowed once it is taken
     open_strings: dict = field(default_factory=dict)  # bounded string terminal -> (ids, tail offsets)
     capped: dict = field(default_factory=dict)  # (terminal, bound) -> SparseBits, filled by the grammar
+    alive_sets: list = field(default_factory=list)  # (terminals alive together, SparseBits), per end state
 
 
 class Lexer:
@@ -195,6 +198,30 @@ class Lexer:
         info.rest = rest
         info.rest_any = bool(rest.any())
         return info
+
+    def alive_sets(self, uid: int) -> list:
+        """The alive tokens of union state ``uid`` grouped by which terminals each keeps alive:
+        ``[(terminals, packed bits)]``. Built on first use (only nondeterministic parsers ask)."""
+        info = self.info(uid)
+        if info.alive_sets is None:
+            terms = [t for t, bits in info.alive.items() if bits.any()]
+            if len(terms) <= 1:
+                info.alive_sets = [(tuple(terms), info.alive[terms[0]])] if terms else []
+            else:
+                rows = np.stack([np.unpackbits(info.alive[t].view(np.uint8), bitorder="little") for t in terms])
+                ids = np.flatnonzero(rows.any(axis=0))
+                key = np.packbits(rows[:, ids], axis=0).T  # one row of member bits per token
+                kv = np.ascontiguousarray(key).view(np.dtype((np.void, key.shape[1]))).ravel()
+                _, first, inv = np.unique(kv, return_index=True, return_inverse=True)
+                order = np.argsort(inv, kind="stable")
+                bounds = np.flatnonzero(np.r_[True, np.diff(inv[order]) != 0, True])
+                out = []
+                for j in range(len(bounds) - 1):
+                    ks = order[bounds[j]:bounds[j + 1]]
+                    member = rows[:, ids[ks[0]]].astype(bool)
+                    out.append((tuple(t for t, on in zip(terms, member) if on), pack_ids(ids[ks], self.words)))
+                info.alive_sets = out
+        return info.alive_sets
 
     def _complete_tokens(self, entries):
         """Tokens after which every live member terminal is complete, with a value terminal among
@@ -476,6 +503,10 @@ class Lexer:
                 sel = lk[inv == j]
                 for t, _ in self.unions[u]:
                     alive.setdefault(t, []).append(sel)
+        alive_sets = []
+        if live.any():
+            for j, u in enumerate(uu.tolist()):
+                alive_sets.append((tuple(t for t, _ in self.unions[u]), SparseBits(ids[lk[inv == j]])))
         alive_ks = {t: (v[0] if len(v) == 1 else np.concatenate(v)) for t, v in alive.items()}
         alive_bits = {t: SparseBits(ids[k]) for t, k in alive_ks.items()}
         exits: list[ExitGroup] = []
@@ -507,7 +538,8 @@ class Lexer:
                 ks = np.asarray(ks)
                 exits.append(ExitGroup(terms, ids[ks], acc_pos[ks].astype(np.int32), value))
         return TailInfo(alive_bits, exits, empty_bits,
-                        {t: (ids[k], offs[k]) for t, k in alive_ks.items() if self.terminals[t].max_chars is not None})
+                        {t: (ids[k], offs[k]) for t, k in alive_ks.items() if self.terminals[t].max_chars is not None},
+                        alive_sets=alive_sets)
 
     def nbytes(self) -> int:
         """Bytes held by this grammar's analyses (arrays shared with the store counted once, there)."""

@@ -106,11 +106,27 @@ NO_DEAD_END = [
 
 def test_dead_group_branch_blocks_its_tokens(llama3):
     """allOf [enum, not ...]: the enum branch carries the value; the not's inner branch alone
-    (which accepts objects) must not make '{' allowed."""
+    (which accepts objects, arrays, booleans, null) must not make their tokens allowed."""
     g = constrain.compile_json_schema(NO_DEAD_END[4], llama3, whitespace="compact")
     allowed = {llama3.token_bytes[i] for i in g.matcher().allowed_token_ids().tolist()}
-    assert b"3" in allowed and b"4" in allowed
-    assert not any(b.startswith((b"{", b"[", b"\"", b"1", b"t", b"n")) for b in allowed)
+    assert b"35" in allowed and b"40" in allowed and b"3" in allowed
+    assert not any(b.startswith((b"{", b"[", b"t", b"f", b"n", b'"', b"1", b"2")) for b in allowed)
+
+
+def test_branches_taking_one_lexeme_by_different_terminals(llama3, llama3_hf):
+    """allOf over two object schemas: one knows the key "token" (a key literal), the other takes
+    it as an additional property (its any-string key). Neither terminal alone is taken by both
+    branches; the key must still be allowed (MaskBench Github_hard---o82144)."""
+    schema = {"type": "object", "patternProperties": {
+        ".*": {"properties": {"level": {"type": "number"}}, "additionalProperties": True},
+        "gh": {"properties": {"level": {"type": "number"}, "token": {"type": "string"}},
+               "additionalProperties": False}}}
+    g = constrain.compile_json_schema(schema, llama3, property_order="any")
+    for text, ok in (('{"gh": {"level": 1, "token": "x"}}', True), ('{"gh": {"level": 1, "tok": "x"}}', False)):
+        ids = llama3_hf.encode(text, add_special_tokens=False)
+        m = g.matcher()
+        n = m.validate_tokens(ids)
+        assert (n == len(ids) and all(m.advance(t) for t in ids) and m.is_accepting()) == ok, text
 
 
 @pytest.mark.parametrize("schema", NO_DEAD_END)

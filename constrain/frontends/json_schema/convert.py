@@ -31,6 +31,13 @@ _KNOWN = _ANNOTATIONS | {
     "$dynamicRef", "$recursiveRef", "unevaluatedProperties", "unevaluatedItems",
 }
 
+# keywords that exist only from / up to some draft (as the drafts' meta-schemas and validators have
+# them): elsewhere they are unknown words, which a validator ignores, so we ignore them too
+_FIRST_DRAFT = {"const": 6, "contains": 6, "propertyNames": 6, "if": 7, "then": 7, "else": 7,
+                "dependentRequired": 2019, "dependentSchemas": 2019, "minContains": 2019, "maxContains": 2019,
+                "unevaluatedProperties": 2019, "unevaluatedItems": 2019, "prefixItems": 2020}
+_LAST_DRAFT = {"dependencies": 7}
+
 _DRAFTS = {
     "draft3": 3, "draft-03": 3, "draft4": 4, "draft-04": 4, "draft6": 6, "draft-06": 6, "draft7": 7, "draft-07": 7,
     "2019-09": 2019, "2020-12": 2020,
@@ -148,6 +155,9 @@ class Converter:
         for k in s:
             if k not in _KNOWN and not isinstance(k, str):
                 raise SchemaError(f"bad keyword {k!r}", ptr)
+        d = self.draft
+        if any(_FIRST_DRAFT.get(k, 0) > d or _LAST_DRAFT.get(k, 9999) < d for k in s):
+            s = {k: v for k, v in s.items() if _FIRST_DRAFT.get(k, 0) <= d <= _LAST_DRAFT.get(k, 9999)}
         if self.draft <= 7 and "$ref" in s:
             return self.ref(s["$ref"], resolver, ptr)
         conj = [self.typed(s, resolver, ptr)]

@@ -40,6 +40,7 @@ _UNSET = object()
 
 # fixed terminal indices
 LBRACE, RBRACE, LBRACK, RBRACK, COMMA, COLON, TRUE, FALSE_T, NULL, WS = range(10)
+N_FIXED = 10
 STRUCT_TOK = {LBRACE: "{", RBRACE: "}", LBRACK: "[", RBRACK: "]"}
 
 
@@ -282,9 +283,7 @@ class SchemaParser:
             key = terms
             got = state.takes.get(key)
             if got is None:
-                takers = [c for c in state.cfgs if any(t in self.cfg_cands(c) and not self.used_item(c, t)
-                                                       for t in terms)]
-                got = state.takes[key] = bool(prune(takers))
+                got = state.takes[key] = bool(self.takers(state, terms))
             return state if got else None
         out: set = set()
         pending: list = []
@@ -360,6 +359,26 @@ class SchemaParser:
                 r = memo[key] = self.feed(state, terms, v)
             out.append(r)
         return out
+
+    def joint(self, state) -> bool:
+        """Must the engine ask :meth:`feasible` about whole sets of live terminals here?"""
+        return state.grouped
+
+    def feasible(self, state, terms) -> bool:
+        """Could a lexeme that keeps exactly ``terms`` alive be taken, with every combinator
+        group still satisfiable? The configurations that can take some terminal of ``terms``
+        are the takers (different branches may take the same lexeme by different terminals:
+        one's key literal, another's additional-key string); groups left without their
+        value-carrying branch die (:func:`prune`)."""
+        key = ("joint", terms)
+        got = state.takes.get(key)
+        if got is None:
+            got = state.takes[key] = bool(prune(self.takers(state, terms)))
+        return got
+
+    def takers(self, state, terms) -> list:
+        """The configurations that can take some terminal of ``terms`` (value unknown)."""
+        return [c for c in state.cfgs if any(t in self.cfg_cands(c) and not self.used_item(c, t) for t in terms)]
 
     def used_item(self, cfg, t: int) -> bool:
         """Under uniqueItems: is ``t`` a literal whose value is already an item of the array
