@@ -43,6 +43,18 @@ def unpack_bitmask(mask: np.ndarray | torch.Tensor, width: int, device: torch.de
 
     Columns past the mask's ``32 * words`` bits are False (disallowed).
     """
+    device = torch.device(device)
+    if device.type == "cpu" and isinstance(mask, np.ndarray) and mask.dtype in (np.uint32, np.int32):
+        # on the CPU numpy's unpackbits (C, little bit order = token order) is ~10x faster
+        # than the shift-and-and below; the result is shared with torch, not copied
+        m = np.ascontiguousarray(mask)
+        bits = np.unpackbits(m.view(np.uint8), axis=-1, bitorder="little", count=min(width, m.shape[-1] * 32))
+        allowed = torch.from_numpy(bits.view(np.bool_))
+        n = allowed.shape[-1]
+        if n < width:
+            pad = torch.zeros(allowed.shape[:-1] + (width - n,), dtype=torch.bool)
+            allowed = torch.cat([allowed, pad], dim=-1)
+        return allowed
     packed = bitmask_to_device(mask, device)
     bits = (packed.unsqueeze(-1) >> _shifts(packed.device)) & 1  # [..., W, 32]
     allowed = bits.to(torch.bool).flatten(-2)  # [..., W*32]; bit i of word w -> column 32*w + i
