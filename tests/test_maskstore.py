@@ -85,3 +85,24 @@ def test_union_walk_small_and_vectorised_paths_agree(llama3):
     tails = lex.walk_tails(uid, rows, offs)  # first-byte filter + dedupe
     for a, b in zip(big, tails):
         assert (a == b).all()
+
+
+def test_alive_sets_partition_tokens_by_live_terminals(llama3):
+    terms = [Terminal("KW", "for", literal=b"for"), Terminal("NAME", "[a-z_]+"), Terminal("NUM", "[0-9]+"),
+             Terminal("HEX", "0x[0-9a-f]+")]
+    lex = Lexer(terms, [regex_to_dfa(t.regex) for t in terms], frozenset(), frozenset(), llama3)
+    uid = lex.fresh(frozenset(range(4)))
+    info = lex.info(uid)
+    sets = lex.alive_sets(uid)
+    seen = np.zeros(llama3.mask_words * 32, dtype=bool)
+    for live, bits in sets:
+        ids = np.flatnonzero(_unpack(bits))
+        assert len(ids) and not seen[ids].any()  # disjoint, non-empty
+        seen[ids] = True
+        for t in range(4):  # every token of the group is alive in exactly the group's terminals
+            assert (_unpack(info.alive[t])[ids] == (t in live)).all() if t in info.alive else t not in live
+    union = np.zeros(llama3.mask_words, dtype=np.uint32)
+    for bits in info.alive.values():
+        union |= bits
+    assert (seen == _unpack(union)).all()
+    assert any(set(live) == {0, 1} for live, _ in sets)  # "fo" keeps the keyword and NAME alive
