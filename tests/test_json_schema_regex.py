@@ -110,6 +110,7 @@ def test_literal_regex():
     ("hostname", ["example.com", "a-b.c"], ["-a.com", "a..b"]),
     ("ipv6", ["::1", "2001:db8::8a2e:370:7334", "::ffff:192.168.1.1"], ["1:2:3", "12345::"]),
     ("uri", ["https://example.com/a?b=c#d", "urn:isbn:0451450523"], ["/relative", "http://exa mple.com"]),
+    ("uri-reference", ["https://x.org/a", "../b:c", "#frag", "?q", "", "/p:q", "a:b"], ["://", ":x", "1a:b", "a b"]),
     ("uuid", ["123e4567-e89b-12d3-a456-426614174000"], ["123e4567e89b12d3a456426614174000"]),
 ])
 def test_formats(fmt, good, bad):

@@ -45,7 +45,9 @@ _IPV6 = "(?:" + "|".join([
 ]) + ")"
 _URI_CHAR = r"[^\s\"<>\\^`{|}\x00-\x1f\x7f]"
 _URI = rf"[A-Za-z][A-Za-z0-9+.\-]*:{_URI_CHAR}*"
-_URI_REF = rf"{_URI_CHAR}*"
+# a relative reference's first segment has no ':' (else it would read as a scheme): RFC 3986 4.2
+_URI_REL = r"[^\s\"<>\\^`{|}\x00-\x1f\x7f:/?#]*(?:[/?#]" + _URI_CHAR + "*)?"
+_URI_REF = rf"(?:{_URI}|{_URI_REL})"
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _JSON_POINTER = r"(?:/(?:[^~/]|~[01])*)*"
 
