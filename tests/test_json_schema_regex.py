@@ -47,7 +47,26 @@ def test_ecma_search_semantics(pattern, yes, no):
         assert not _json_fullmatch(pattern, s), (pattern, s)
 
 
-@pytest.mark.parametrize("pattern", ["(?=a)", "(?!a)", "(?<=a)b", "\\bword", "(a)\\1", "\\p{L}", "a(^b)", "(", "[a"])
+@pytest.mark.parametrize("pattern", [
+    r"^(\/?((\.{2})|([a-z0-9\-]*))($|\/))*$",  # MaskBench Github_hard---o60770
+    r"a(^|-)b", r"(^|,)a(,|$)", r"(^a|b$)c", r"(a$)*", r"(^a)*b", r"((^|a)b($|c))+", r"(a|^)(b|$){2,3}",
+    r"($|a){0,2}b", r"^(a(b|$))+$", r"((a|$)|(^|b))*c?", r"(^a|$)(b|^)", r"(.$)?a", r"(a(^|b)){1,}",
+])
+def test_ecma_interior_anchors_exhaustive(pattern):
+    """Interior anchors against Python's re.search (\\A/\\Z: ECMA '$' has no before-newline case)."""
+    import itertools
+
+    ours = re.compile(er.to_python(er.search_language(pattern)), re.S)
+    ref = re.compile(pattern.replace("^", "\\A").replace("$", "\\Z"), re.S)
+    for n in range(6):
+        for t in itertools.product("ab/.c-", repeat=n):
+            s = "".join(t)
+            assert bool(ours.fullmatch(s)) == bool(ref.search(s)), (pattern, s)
+            if n < 4:
+                assert _json_fullmatch(pattern, s) == bool(ref.search(s)), (pattern, s)
+
+
+@pytest.mark.parametrize("pattern", ["(?=a)", "(?!a)", "(?<=a)b", "\\bword", "(a)\\1", "\\p{L}", "a(^b)", "x(^a)|b$c", "(", "[a"])
 def test_ecma_unsupported(pattern):
     with pytest.raises(RegexError):
         er.search_language(pattern)

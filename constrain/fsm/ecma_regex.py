@@ -14,8 +14,8 @@ the pattern into a small AST over code points, then emit it for a given
 Supported: literals, escapes (``\\d \\w \\s`` and negations, ``\\xHH``,
 ``\\uHHHH``, ``\\u{...}``, ``\\cX``, control escapes, identity escapes),
 classes, ``.``, groups (capturing, ``(?:``, named), alternation, greedy and
-lazy quantifiers, and ``^``/``$`` where they anchor the whole pattern (or the
-start/end of top-level alternatives). Lookaround, back-references, word
+lazy quantifiers, and ``^``/``$`` anywhere (interior anchors are split into
+anchor-free languages, see _anchor_modes). Lookaround, back-references, word
 boundaries and ``\\p{..}`` raise :class:`RegexError` (callers turn that into
 an ``UnsupportedSchemaError``).
 """
@@ -363,10 +363,128 @@ def _branches(n, limit=64):
         end = True
         items.pop()
     body = ("cat", tuple(items))
-    if _has_anchor(body):
-        # anchors that can only match the empty string at an edge: e.g. '^$' handled above; others unsupported
-        raise RegexError("anchors inside the pattern are not supported")
-    return [(start, body, end)]
+    if not _has_anchor(body):
+        return [(start, body, end)]
+    # may be empty: a branch whose anchors cannot all hold matches nothing
+    return [(start or b, node, end or e) for (b, e), node in _anchor_modes(body).items() if node is not None]
+
+
+# Interior anchors ('^(a($|/))*$', 'x(^|-)y'): split a node's language by which assertions it
+# used. modes[(b, e)] is the anchor-free language of the strings the node matches with a '^'
+# among its assertions iff b (then nothing before that '^' was consumed) and a '$' iff e (nothing
+# after it is consumed); None is the empty language. A cat checks that a '^' in a later part
+# sees only empty earlier parts, and a '$' only empty later parts. Cost: up to 16 products per
+# cat, so the output can grow; _MAX_ANCHOR_NODES bounds it (RegexError beyond).
+_MODES = ((False, False), (True, False), (False, True), (True, True))
+_MAX_UNROLL = 16
+_MAX_ANCHOR_NODES = 20000
+
+
+def _size(n) -> int:
+    k = n[0]
+    if k in ("cat", "alt"):
+        return 1 + sum(_size(x) for x in n[1])
+    if k == "rep":
+        return 1 + _size(n[1])
+    return 1
+
+
+def _nullable(n) -> bool:
+    k = n[0]
+    if k == "chars":
+        return False
+    if k == "cat":
+        return all(_nullable(x) for x in n[1])
+    if k == "alt":
+        return any(_nullable(x) for x in n[1])
+    if k == "rep":
+        return n[2] == 0 or _nullable(n[1])
+    raise RegexError(f"unexpected node {k}")
+
+
+def _cat2(a, c):
+    if a is None or c is None:
+        return None
+    items = (*(a[1] if a[0] == "cat" else (a,)), *(c[1] if c[0] == "cat" else (c,)))
+    return items[0] if len(items) == 1 else ("cat", items)
+
+
+def _alt(nodes):
+    nodes = [x for x in nodes if x is not None]
+    if not nodes:
+        return None
+    uniq = list(dict.fromkeys(nodes))
+    return uniq[0] if len(uniq) == 1 else ("alt", tuple(uniq))
+
+
+def _only_empty(n):
+    """The empty string if ``n``'s language has it, else None."""
+    return EMPTY if n is not None and _nullable(n) else None
+
+
+def _modes_cat(ma: dict, mc: dict) -> dict:
+    acc: dict = {m: [] for m in _MODES}
+    for (ba, ea), xa in ma.items():
+        for (bc, ec), xc in mc.items():
+            if xa is None or xc is None:
+                continue
+            if bc:  # a '^' in the right part: the left part consumed nothing
+                xa = _only_empty(xa)
+            if ea:  # a '$' in the left part: the right part consumes nothing
+                xc = _only_empty(xc)
+            acc[(ba or bc, ea or ec)].append(_cat2(xa, xc))
+    return {m: _alt(v) for m, v in acc.items()}
+
+
+def _star(x):
+    return None if x is None else ("rep", x, 0, None)
+
+
+def _anchor_modes(n) -> dict:
+    k = n[0]
+    none = {m: None for m in _MODES}
+    if not _has_anchor(n):
+        return {**none, (False, False): n}
+    if k == "bol":
+        return {**none, (True, False): EMPTY}
+    if k == "eol":
+        return {**none, (False, True): EMPTY}
+    if k == "alt":
+        parts = [_anchor_modes(x) for x in n[1]]
+        out = {m: _alt([p[m] for p in parts]) for m in _MODES}
+    elif k == "cat":
+        out = {**none, (False, False): EMPTY}
+        for x in n[1]:
+            out = _modes_cat(out, _anchor_modes(x))
+    elif k == "rep":
+        _, x, lo, hi = n
+        mx = _anchor_modes(x)
+        if max(lo, hi or 0) > _MAX_UNROLL:
+            raise RegexError(f"anchors inside a repetition {{{lo},{'' if hi is None else hi}}} are not supported")
+        out = {**none, (False, False): EMPTY}
+        for _ in range(lo):
+            out = _modes_cat(out, mx)
+        if hi is None:
+            # x*: iterations before the last '^' and after the first '$' are empty; those in
+            # between use no anchor.
+            n00, n10, n01, n11 = (mx[m] for m in _MODES)
+            star = {
+                (False, False): _star(n00) or EMPTY,
+                (True, False): _cat2(n10, _star(n00) or EMPTY),
+                (False, True): _cat2(_star(n00) or EMPTY, n01),
+                (True, True): _alt([_cat2(_cat2(n10, _star(n00) or EMPTY), n01), n11]),
+            }
+            out = _modes_cat(out, star)
+        else:
+            opt = dict(mx)
+            opt[(False, False)] = _alt([mx[(False, False)], EMPTY])
+            for _ in range(hi - lo):
+                out = _modes_cat(out, opt)
+    else:
+        raise RegexError(f"unexpected node {k}")
+    if sum(_size(v) for v in out.values() if v is not None) > _MAX_ANCHOR_NODES:
+        raise RegexError("anchors inside the pattern make its expansion too large")
+    return out
 
 
 def search_language(pattern: str):
@@ -379,6 +497,8 @@ def search_language(pattern: str):
     by_anchor: dict = {}
     for start, body, end in _branches(node):
         by_anchor.setdefault((start, end), []).append(body)
+    if not by_anchor:
+        raise RegexError(f"pattern {pattern!r} matches no string (its anchors cannot all hold)")
     alts = []
     for (start, end), bodies in by_anchor.items():
         parts = []
