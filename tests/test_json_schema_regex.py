@@ -47,6 +47,13 @@ def test_ecma_search_semantics(pattern, yes, no):
         assert not _json_fullmatch(pattern, s), (pattern, s)
 
 
+def test_ecma_many_unanchored_alternatives():
+    words = [f"w{i}-az{i % 7}" for i in range(300)]
+    py = re.compile(er.to_python(er.search_language("(" + "|".join(words) + ")")), re.S)
+    assert py.fullmatch("xx w17-az3 yy") and py.fullmatch("w299-az5") and not py.fullmatch("w300-az6")
+
+
+
 @pytest.mark.parametrize("pattern", [
     r"^(\/?((\.{2})|([a-z0-9\-]*))($|\/))*$",  # MaskBench Github_hard---o60770
     r"a(^|-)b", r"(^|,)a(,|$)", r"(^a|b$)c", r"(a$)*", r"(^a)*b", r"((^|a)b($|c))+", r"(a|^)(b|$){2,3}",
@@ -131,6 +138,9 @@ def test_literal_regex():
     ("uri", ["https://example.com/a?b=c#d", "urn:isbn:0451450523"], ["/relative", "http://exa mple.com"]),
     ("uri-reference", ["https://x.org/a", "../b:c", "#frag", "?q", "", "/p:q", "a:b"], ["://", ":x", "1a:b", "a b"]),
     ("uuid", ["123e4567-e89b-12d3-a456-426614174000"], ["123e4567e89b12d3a456426614174000"]),
+    ("uri-template", ["http://example.com/resource/{id}", "/search{?q,lang}", "{+path:3}/x{/seg*}", "", "a b"],
+     ["http://example.com/resource/{", "x}", "{}", "{=a}", "{a-b}", "{%2F}", "{a:0}", "{a:1000}", "{a..b}"]),
+    ("relative-json-pointer", ["0", "1/a~0b", "2#", "10/"], ["", "01", "-1", "1a", "0##"]),
 ])
 def test_formats(fmt, good, bad):
     py = re.compile(er.to_python(er.search_language(FORMATS[fmt])), re.S)

@@ -332,6 +332,8 @@ def _has_anchor(n) -> bool:
 
 def _branches(n, limit=64):
     """Split a node into top-level alternatives of (anchored_start, body, anchored_end)."""
+    if not _has_anchor(n):  # e.g. 200 unanchored zone names (MaskBench JsonSchemaStore---config_schema)
+        return [(False, n, False)]
     if n[0] == "alt":
         out = []
         for b in n[1]:

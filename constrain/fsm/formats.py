@@ -4,7 +4,8 @@ A format listed here is enforced (the JSON Schema compiler intersects it with
 the string's other constraints). An unknown format is an annotation: any
 string. The patterns are deliberately the syntactic RFC forms (RFC 3339
 date/time/duration, RFC 5321-style dot-atom e-mail, RFC 1123 host names,
-dotted-quad IPv4, RFC 4291 IPv6, RFC 3986-shaped URIs, RFC 4122 UUIDs).
+dotted-quad IPv4, RFC 4291 IPv6, RFC 3986-shaped URIs, RFC 4122 UUIDs, RFC 6570 URI
+templates, JSON pointers and relative JSON pointers).
 Dates are calendar-exact (month lengths, leap years).
 """
 from __future__ import annotations
@@ -50,6 +51,15 @@ _URI_REL = r"[^\s\"<>\\^`{|}\x00-\x1f\x7f:/?#]*(?:[/?#]" + _URI_CHAR + "*)?"
 _URI_REF = rf"(?:{_URI}|{_URI_REL})"
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _JSON_POINTER = r"(?:/(?:[^~/]|~[01])*)*"
+# RFC 6570 URI templates, as validators check them (the `uri-template` package behind jsonschema's
+# checker): literal text is anything but braces; an expression is {[op]varspec,...} with an RFC
+# operator (+ # . / ; ? &), varname = varchar *(["."] varchar) (not starting with a pct-encoding), an optional ":1".."999" prefix or "*"
+# explode. Where the package and the RFC differ (reserved operators, "a..b", ":01", defaults) we take
+# what both accept, so an accepted value is valid under either.
+_PCT = r"%[0-9A-Fa-f]{2}"
+_VARCHAR = rf"(?:[A-Za-z0-9_]|{_PCT})"
+_VARSPEC = rf"[A-Za-z0-9_](?:\.?{_VARCHAR})*(?::[1-9]\d{{0,2}}|\*)?"
+_URI_TEMPLATE = rf"(?:[^{{}}]|\{{[+#./;?&]?{_VARSPEC}(?:,{_VARSPEC})*\}})*"
 
 FORMATS: dict[str, str] = {
     "date-time": f"^{_DATE}[Tt]{_TIME}$",
@@ -67,6 +77,8 @@ FORMATS: dict[str, str] = {
     "iri-reference": r"^[^\s\"<>\\^`{|}\x00-\x1f]*$",
     "uuid": f"^{_UUID}$",
     "json-pointer": f"^{_JSON_POINTER}$",
+    "relative-json-pointer": rf"^(?:0|[1-9]\d*)(?:#|{_JSON_POINTER})$",
+    "uri-template": f"^{_URI_TEMPLATE}$",
 }
 
 

@@ -532,6 +532,8 @@ class Compiler:
         pats = list(s.patterns) + [FORMATS[f] for f in s.formats if f in FORMATS]
         fchecks = tuple(CHECKED_FORMATS[f] for f in s.formats if f in CHECKED_FORMATS)
         lo, hi = s.min_len, s.max_len
+        if hi is not None and lo > hi:
+            return None, None  # minLength > maxLength: no string (MaskBench Handwritten---length)
         checks_pats: list = []
         length_runtime = False
         body = None

@@ -57,7 +57,25 @@ def detect_draft(schema, default: int = 2020) -> int:
 def _spec(draft: int):
     from referencing import jsonschema as rj
 
-    return {3: rj.DRAFT3, 4: rj.DRAFT4, 6: rj.DRAFT6, 7: rj.DRAFT7, 2019: rj.DRAFT201909}.get(draft, rj.DRAFT202012)
+    spec = {3: rj.DRAFT3, 4: rj.DRAFT4, 6: rj.DRAFT6, 7: rj.DRAFT7, 2019: rj.DRAFT201909}.get(draft, rj.DRAFT202012)
+    return _SAFE_SPECS.setdefault(spec.name, _schemas_only(spec))
+
+
+_SAFE_SPECS: dict = {}
+
+
+def _schemas_only(spec):
+    """``spec`` whose crawl visits only schemas (objects and booleans). referencing's drafts 4-7
+    yield every value of ``dependencies``, and a property dependency (a list of names) made
+    its crawl raise AttributeError (MaskBench JsonSchemaStore---tmlanguage)."""
+    import attrs
+
+    inner = spec.subresources_of
+
+    def subresources_of(contents):
+        return (x for x in inner(contents) if isinstance(x, (dict, bool)))
+
+    return attrs.evolve(spec, subresources_of=subresources_of)
 
 
 def _dec(v, ptr: str) -> Decimal:
