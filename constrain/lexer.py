@@ -212,7 +212,7 @@ class Lexer:
                 ids = np.flatnonzero(rows.any(axis=0))
                 key = np.packbits(rows[:, ids], axis=0).T  # one row of member bits per token
                 kv = np.ascontiguousarray(key).view(np.dtype((np.void, key.shape[1]))).ravel()
-                _, first, inv = np.unique(kv, return_index=True, return_inverse=True)
+                _, inv = np.unique(kv, return_inverse=True)
                 order = np.argsort(inv, kind="stable")
                 bounds = np.flatnonzero(np.r_[True, np.diff(inv[order]) != 0, True])
                 out = []

@@ -47,14 +47,14 @@ _IPV6 = "(?:" + "|".join([
 _URI_CHAR = r"[^\s\"<>\\^`{|}\x00-\x1f\x7f]"
 _URI = rf"[A-Za-z][A-Za-z0-9+.\-]*:{_URI_CHAR}*"
 # a relative reference's first segment has no ':' (else it would read as a scheme): RFC 3986 4.2
-_URI_REL = r"[^\s\"<>\\^`{|}\x00-\x1f\x7f:/?#]*(?:[/?#]" + _URI_CHAR + "*)?"
+_URI_REL = _URI_CHAR[:-1] + r":/?#]*(?:[/?#]" + _URI_CHAR + "*)?"
 _URI_REF = rf"(?:{_URI}|{_URI_REL})"
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _JSON_POINTER = r"(?:/(?:[^~/]|~[01])*)*"
 # RFC 6570 URI templates, as validators check them (the `uri-template` package behind jsonschema's
 # checker): literal text is anything but braces; an expression is {[op]varspec,...} with an RFC
-# operator (+ # . / ; ? &), varname = varchar *(["."] varchar) (not starting with a pct-encoding), an optional ":1".."999" prefix or "*"
-# explode. Where the package and the RFC differ (reserved operators, "a..b", ":01", defaults) we take
+# operator (+ # . / ; ? &), varname = varchar *(["."] varchar) not starting with a pct-encoding, and
+# an optional ":1".."999" prefix or "*" explode. Where the package and the RFC differ (reserved operators, "a..b", ":01", defaults) we take
 # what both accept, so an accepted value is valid under either.
 _PCT = r"%[0-9A-Fa-f]{2}"
 _VARCHAR = rf"(?:[A-Za-z0-9_]|{_PCT})"

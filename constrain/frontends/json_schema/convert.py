@@ -58,7 +58,10 @@ def _spec(draft: int):
     from referencing import jsonschema as rj
 
     spec = {3: rj.DRAFT3, 4: rj.DRAFT4, 6: rj.DRAFT6, 7: rj.DRAFT7, 2019: rj.DRAFT201909}.get(draft, rj.DRAFT202012)
-    return _SAFE_SPECS.setdefault(spec.name, _schemas_only(spec))
+    safe = _SAFE_SPECS.get(spec.name)
+    if safe is None:
+        safe = _SAFE_SPECS[spec.name] = _schemas_only(spec)
+    return safe
 
 
 _SAFE_SPECS: dict = {}
