@@ -96,6 +96,7 @@ class CompileOptions:
     max_compile_seconds: float = 30.0
     max_dfa_states: int = 20000
     mask_cache_size: int = 1024
+    tail_cache_size: int = 65536
     max_backup_tokens: int = 4096
 
 
@@ -184,7 +185,8 @@ class CompiledGrammar:
 
     def memory_bytes(self) -> int:
         """Bytes held by mask caches for this grammar (the shared store is counted separately)."""
-        return self.lexer.nbytes() + len(self._masks) * self.words * 4
+        tails = sum(v.nbytes for v in self._tail_cache.values())
+        return self.lexer.nbytes() + len(self._masks) * self.words * 4 + tails
 
     # ---------------------------------------------------------------- states
     def initial_state(self) -> State:
@@ -358,7 +360,10 @@ class CompiledGrammar:
         if len(cache) > self.options.mask_cache_size:
             cache.popitem(last=False)
 
-    def _token_mask(self, state: State) -> np.ndarray:
+    def _token_mask(self, state: State, within: int | None = None) -> np.ndarray:
+        """The tokens allowed after ``state`` (no stop tokens). ``within``: a union state whose
+        ``rest`` tokens are the only ones wanted; exit groups with none of them are skipped
+        (the result may then hold other tokens too: the caller ANDs with that ``rest``)."""
         p, uid, started, acc, pending, lex = state
         info = self.lexer.info(uid)
         m = np.zeros(self.words, dtype=np.uint32)
@@ -381,6 +386,8 @@ class CompiledGrammar:
             # With no accept so far and only prefix-free members (literals, quoted strings),
             # the only positions to back up to are accepts inside the token (info.alive_acc).
             cand = blocked & ~m
+            if within is not None:
+                cand &= self.lexer.info(within).rest
             if acc is None and self.lexer.union_prefix_free[uid]:
                 if info.alive_acc is None:
                     cand = None
@@ -388,12 +395,26 @@ class CompiledGrammar:
                     cand &= info.alive_acc
             if cand is not None:
                 self._backup_tokens(state, cand, m)
-        self._exit_masks(p, lex, info.exits, m)
+        exits = info.exits if within is None else self.lexer.exits_within(uid, within)
+        self._exit_masks(p, lex, exits, m)
         if info.rest_any and started:
             b = self.backup(state)
             if b is not None:
-                m |= self._token_mask_cached(b) & info.rest
+                m |= self._rest_mask(b, uid)
         return m
+
+    def _rest_mask(self, b: State, uid: int) -> np.ndarray:
+        """Tokens allowed after the backed-up state ``b`` among ``rest`` of union state ``uid``
+        (those that kill the lexeme with no accepting position inside them).
+
+        Only these tokens are wanted, so exit groups without any are not decided: after an
+        identifier that is every group whose tokens start with an identifier byte. Cached like
+        masks, under ``b``'s lexer state and ``uid``."""
+        rest = self.lexer.info(uid).rest
+        if self._tracker is None:
+            return self._token_mask(b, uid) & rest
+        return self._by_reads(self._masks, self._ks, (b[1:], uid), b[0],
+                              lambda: self._token_mask(b, uid) & rest, self.options.mask_cache_size)
 
     def _open_string_cap(self, limit: int, lex: bytes, started: bool) -> np.ndarray:
         """Tokens that keep a string of at most ``limit`` characters within it (see store.charbounds)."""
@@ -442,12 +463,7 @@ class CompiledGrammar:
         b = self.backup(s2)
         if b is None:
             return False
-        rest = self.lexer.info(s2[1]).rest
-        return bool((self.mask(b) & rest & ~self.stop_bits).any())
-
-    def _token_mask_cached(self, state: State) -> np.ndarray:
-        m = self.mask(state)
-        return m & ~self.stop_bits
+        return bool(self._rest_mask(b, s2[1]).any())
 
     def _tails(self, p: Hashable, g: ExitGroup) -> np.ndarray:
         """Tokens of ``g`` whose tails are valid from parser state ``p`` (fresh lexeme).
@@ -456,8 +472,8 @@ class CompiledGrammar:
         so the same tails after the same local context are decided once."""
         if self._tracker is None:
             return self._tails_now(p, g)
-        return self._by_reads(self._tail_cache, self._tail_ks, id(g), p, lambda: self._tails_now(p, g),
-                              4 * self.options.mask_cache_size)
+        return self._by_reads(self._tail_cache, self._tail_ks, id(g), p,
+                              lambda: SparseBits.compact(self._tails_now(p, g)), self.options.tail_cache_size)
 
     def _tails_now(self, p: Hashable, g: ExitGroup) -> np.ndarray:
         ti = self.lexer.tail_info(g, self.fresh_uid(p))
@@ -524,7 +540,7 @@ class CompiledGrammar:
         if len(todo) > 1:
             self.lexer.prefetch_tails([(g, self.fresh_uid(p2)) for p2, g in todo])
         for p2, g in todo:
-            m |= self._tails(p2, g)
+            or_into(m, self._tails(p2, g))
 
     def feed_values(self, p: Hashable, terms: tuple[int, ...], values: list[bytes]) -> list:
         """``feed_lexeme`` for several values of the same terminals (the parser may batch them)."""

@@ -102,6 +102,7 @@ class Lexer:
         self.tails: dict[tuple, TailInfo] = {}
         self.fresh_ids: dict[frozenset, int] = {}
         self._merged: dict[tuple, ExitGroup] = {}
+        self._exits_within: dict[tuple[int, int], list[ExitGroup]] = {}
         self._first_rows: dict[int, np.ndarray] = {}
         self.words = tok.mask_words
 
@@ -320,6 +321,17 @@ class Lexer:
             out.append(ExitGroup((int(term[k0]),), ids[ks].astype(np.int32), pos[ks].astype(np.int32),
                                  tb[int(ids[k0])][: int(pos[k0])]))
         return out
+
+    def exits_within(self, uid: int, within: int) -> list[ExitGroup]:
+        """The exit groups of ``uid`` holding some token of ``within``'s ``rest`` (cached)."""
+        key = (uid, within)
+        got = self._exits_within.get(key)
+        if got is None:
+            rest = self.info(within).rest
+            got = self._exits_within[key] = [
+                g for g in self.info(uid).exits
+                if ((rest[g.ids >> 5] >> (g.ids & 31).astype(np.uint32)) & 1).any()]
+        return got
 
     def merged(self, groups: list[ExitGroup]) -> ExitGroup:
         """One group with the tokens of ``groups`` (same terminals, values that the parser

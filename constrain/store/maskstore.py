@@ -87,6 +87,18 @@ class SparseBits:
         self.words = w[starts].astype(np.int32)
         self.vals = np.bitwise_or.reduceat(b, starts).astype(np.uint32)
 
+    @classmethod
+    def compact(cls, m: np.ndarray):
+        """``m`` itself, or as SparseBits when under a quarter of its words are nonzero (a cached
+        result then costs 8 bytes per nonzero word instead of 4 bytes for every word)."""
+        nz = np.flatnonzero(m)
+        if 4 * len(nz) >= len(m):
+            return m
+        sb = cls.__new__(cls)
+        sb.words = nz.astype(np.int32)
+        sb.vals = m[nz]
+        return sb
+
     def or_into(self, m: np.ndarray) -> None:
         m[self.words] |= self.vals
 
