@@ -289,12 +289,14 @@ class TokenizerInfo:
     @cached_property
     def content_hash(self) -> str:
         """A hash of the vocabulary bytes and stop ids: the disk-cache key."""
+        tb = self.token_bytes
+        nones = [i for i, b in enumerate(tb) if b is None] if None in tb else []
+        if nones:
+            tb = [b"" if b is None else b for b in tb]
         h = hashlib.sha256()
-        h.update(repr((self.vocab_size, self.stop_token_ids)).encode())
-        lengths = np.fromiter((-1 if b is None else len(b) for b in self.token_bytes), dtype=np.int32,
-                              count=len(self.token_bytes))
-        h.update(lengths.tobytes())
-        h.update(b"".join(b for b in self.token_bytes if b))
+        h.update(repr((self.vocab_size, self.stop_token_ids, nones)).encode())
+        h.update(np.fromiter(map(len, tb), dtype=np.int32, count=len(tb)).tobytes())
+        h.update(b"".join(tb))
         return h.hexdigest()[:32]
 
     @cached_property

@@ -116,16 +116,25 @@ _LARK_VERSION: list[str] = []
 
 
 def _lark_version() -> str:
-    """lark's version without importing lark (a cached compile never needs it)."""
+    """lark's version without importing lark or importlib.metadata (together ~0.15 s of a
+    cached compile): read from the package's ``__init__.py``, a file that states it."""
     if not _LARK_VERSION:
-        from importlib.metadata import PackageNotFoundError, version
+        import importlib.util
 
-        try:
-            _LARK_VERSION.append(version("lark"))
-        except PackageNotFoundError:  # pragma: no cover
+        version = None
+        spec = importlib.util.find_spec("lark")
+        if spec is not None and spec.origin:
+            try:
+                m = re.search(r"""^__version__(?:\s*:\s*str)?\s*=\s*["']([^"']+)["']""",
+                              Path(spec.origin).read_text(encoding="utf-8"), re.M)
+                version = m.group(1) if m else None
+            except OSError:  # pragma: no cover
+                version = None
+        if version is None:  # pragma: no cover
             import lark
 
-            _LARK_VERSION.append(lark.__version__)
+            version = lark.__version__
+        _LARK_VERSION.append(version)
     return _LARK_VERSION[0]
 
 
