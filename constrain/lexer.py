@@ -67,6 +67,10 @@ class TailInfo:
     alive_sets: list = field(default_factory=list)  # (terminals alive together, SparseBits), per end state
 
 
+#: union-state analyses kept per tokenizer for sharing across grammars (see Lexer._shared_analysis)
+SHARED_ANALYSES = 512
+
+
 class Lexer:
     """Terminal DFAs of one grammar, the union-state table and the static analyses."""
 
@@ -148,7 +152,47 @@ class Lexer:
     def info(self, uid: int) -> UnionInfo:
         info = self.infos.get(uid)
         if info is None:
-            info = self.infos[uid] = self._analyse(uid)
+            info = self.infos[uid] = self._shared_analysis(uid)
+        return info
+
+    def _shared_analysis(self, uid: int) -> UnionInfo:
+        """:meth:`_analyse`, shared by every grammar whose union state has the same content.
+
+        An analysis depends only on the members' DFAs and states, their rank order and which
+        are value terminals, so it is keyed by those (DFA content hashes, not terminal numbers)
+        in the tokenizer's store and renumbered for this grammar: e.g. every JSON schema that
+        starts with an object has the same start state (whitespace or ``{``), analysed once
+        per process. Cost: a dict entry with the analysis' arrays (LRU, ``SHARED_ANALYSES``)."""
+        members = self.unions[uid]
+        ts = [t for t, _ in members]
+        if len(set(ts)) != len(ts):  # a terminal in two states: analysed here (rare)
+            return self._analyse(uid)
+        order = sorted(range(len(members)), key=lambda i: (self.dfas[ts[i]].key, members[i][1]))
+        canon = [ts[i] for i in order]
+        by_rank = tuple(sorted(range(len(canon)), key=lambda j: self.rank[canon[j]]))
+        key = (tuple((self.dfas[t].key, members[i][1], t in self.value_terminals) for i, t in zip(order, canon)),
+               by_rank)
+        shared = self.store.analyses
+        got = shared.get(key)
+        if got is None:
+            info = self._analyse(uid)
+            shared[key] = (info, canon)
+            if len(shared) > SHARED_ANALYSES:
+                shared.popitem(last=False)
+            return info
+        shared.move_to_end(key)
+        src, src_canon = got
+        if src_canon == canon:
+            renum = None
+        else:
+            renum = dict(zip(src_canon, canon))
+        if renum is None and src.members == members:
+            return src
+        info = UnionInfo(members, self.union_accepting[uid])
+        info.alive = dict(src.alive) if renum is None else {renum[t]: b for t, b in src.alive.items()}
+        info.any_alive, info.rest, info.rest_any, info.alive_acc = src.any_alive, src.rest, src.rest_any, src.alive_acc
+        info.exits = [ExitGroup(g.terms if renum is None else tuple(renum[t] for t in g.terms), g.ids, g.offs, g.value)
+                      for g in src.exits]
         return info
 
     def _analyse(self, uid: int) -> UnionInfo:
@@ -255,6 +299,10 @@ class Lexer:
         """Group (token, last-accept pos, terminal) triples by the best lexeme end per token."""
         if len(ids) == 0:
             return [], ids
+        if term.min() == term.max() or int(np.bincount(ids, minlength=1).max()) == 1:
+            # each token exits one way (the usual case, e.g. a whitespace-or-`{` start state):
+            # no ranking needed, and a scatter over the vocabulary sorts the ids in O(V)
+            return self._unique_exits(ids, pos, term)
         rank = np.asarray(self.rank, dtype=np.int32)[term]
         order = np.lexsort((rank, -pos, ids))
         ids, pos, term = ids[order], pos[order], term[order]
@@ -300,6 +348,34 @@ class Lexer:
             ks = np.asarray(ks)
             out.append(ExitGroup(sig, uniq_ids[ks].astype(np.int32), uniq_pos[ks].astype(np.int32), value))
         return out, uniq_ids
+
+    def _unique_exits(self, ids, pos, term):
+        """:meth:`_group_exits` when no token exits by two terminals (or all by one)."""
+        if term.min() == term.max() and int(np.bincount(ids, minlength=1).max()) > 1:
+            # one terminal, several accepting positions for a token: keep the longest
+            order = np.lexsort((-pos, ids))
+            ids, pos, term = ids[order], pos[order], term[order]
+            first = np.ones(len(ids), dtype=bool)
+            first[1:] = ids[1:] != ids[:-1]
+            ids, pos, term = ids[first], pos[first], term[first]
+        V = self.tok.vocab_size
+        tok_term = np.full(V, -1, dtype=np.int32)
+        tok_pos = np.zeros(V, dtype=np.int32)
+        tok_term[ids] = term
+        tok_pos[ids] = pos
+        uniq = np.flatnonzero(tok_term >= 0).astype(np.int32)
+        t_of, p_of = tok_term[uniq], tok_pos[uniq]
+        out: list[ExitGroup] = []
+        values = []
+        for t in np.unique(t_of).tolist():
+            sel = t_of == t
+            if t in self.value_terminals:
+                values.append((t, uniq[sel], p_of[sel]))
+            else:
+                out.append(ExitGroup((t,), uniq[sel], p_of[sel], None))
+        for t, vi, vp in values:
+            out.extend(self._value_groups(np.full(len(vi), t, dtype=np.int32), vi, vp))
+        return out, uniq
 
     def _value_groups(self, term: np.ndarray, ids: np.ndarray, pos: np.ndarray) -> list[ExitGroup]:
         """ExitGroups for tokens that end a value terminal's lexeme, one per (terminal, value bytes)."""

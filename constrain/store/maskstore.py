@@ -26,6 +26,7 @@ import hashlib
 import os
 import tempfile
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,6 +194,8 @@ class MaskStore:
         self.tok = tok
         self.entries: dict[tuple[str, int], TerminalWalk] = {}
         self.hits = {"memory": 0, "disk": 0, "computed": 0, "corrupt": 0}
+        #: union-state analyses shared across grammars (filled by constrain.lexer.Lexer)
+        self.analyses: OrderedDict = OrderedDict()
 
     @property
     def dir(self) -> Path | None:
