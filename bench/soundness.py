@@ -110,26 +110,26 @@ def run_corpus(grammar: str, corpus: str, limit: int | None, quiet: bool = False
 def random_walks(g, tok, n: int, max_tokens: int, p_stop: float, seed: int, reference_parse=None):
     """Run ``n`` walks; returns (finished outputs, dead ends, unfinished count)."""
     rng = random.Random(seed)
-    stops = set(tok.stop_token_ids)
+    stops = np.asarray(sorted(set(tok.stop_token_ids)), dtype=np.int64)
     finished, dead, unfinished = [], [], 0
     for _ in range(n):
         m = g.matcher()
         out: list[int] = []
         status = "unfinished"
         for _ in range(max_tokens):
-            allowed = m.allowed_token_ids().tolist()
-            if not allowed:
+            allowed = m.allowed_token_ids()  # numpy throughout: the mask can hold ~100k ids
+            if not len(allowed):
                 dead.append(tok.decode(out))
                 status = "dead"
                 break
-            can_stop = [t for t in allowed if t in stops]
-            choices = [t for t in allowed if t not in stops]
-            if can_stop and (not choices or rng.random() < p_stop):
-                assert m.advance(can_stop[0])
+            is_stop = np.isin(allowed, stops)
+            can_stop, choices = allowed[is_stop], allowed[~is_stop]
+            if len(can_stop) and (not len(choices) or rng.random() < p_stop):
+                assert m.advance(int(can_stop[0]))
                 finished.append(tok.decode(out))
                 status = "finished"
                 break
-            t = rng.choice(choices)
+            t = int(choices[rng.randrange(len(choices))])
             if not m.advance(t):
                 dead.append(tok.decode(out) + b" <advance rejected an allowed token>")
                 status = "dead"

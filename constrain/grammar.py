@@ -196,6 +196,8 @@ class CompiledGrammar:
     def fresh_uid(self, p: Hashable) -> int:
         uid = self._fresh.get(p)
         if uid is None:
+            if len(self._fresh) >= 400_000:  # keyed by parser state: bounded (see parsing.lalr)
+                self._fresh.clear()
             uid = self._fresh[p] = self.lexer.fresh(frozenset(self.parser.candidates(p)))
         return uid
 
@@ -345,6 +347,9 @@ class CompiledGrammar:
         if len(cache) > limit:
             cache.popitem(last=False)
         if not ks or k not in ks:
+            if len(index) >= 16 * limit:  # an index of read depths only: clearing costs misses
+                index.clear()
+                ks = None
             index[head] = tuple(sorted((ks or ()) + (k,)))
         return m
 

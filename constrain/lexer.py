@@ -38,6 +38,9 @@ class ExitGroup:
     offs: np.ndarray  # int32: where each token's tail starts
     value: bytes | None  # the token part that ends the lexeme, when a value terminal needs it
     bits: np.ndarray | None = None  # packed ids (filled lazily)
+    #: content key: the same in every grammar whose lexer produced this group from the same
+    #: analysis (None: not shareable, e.g. merged groups); see Lexer._shared_analysis
+    ckey: tuple | None = None
 
 
 @dataclass
@@ -67,8 +70,26 @@ class TailInfo:
     alive_sets: list = field(default_factory=list)  # (terminals alive together, SparseBits), per end state
 
 
-#: union-state analyses kept per tokenizer for sharing across grammars (see Lexer._shared_analysis)
+#: union-state analyses and tail analyses kept per tokenizer for sharing across grammars
+#: (see Lexer._shared_analysis and Lexer.prefetch_tails)
 SHARED_ANALYSES = 512
+SHARED_TAILS = 4096
+
+
+def _renumbered(g: ExitGroup, renum: dict | None) -> ExitGroup:
+    """``g`` for another grammar's terminal numbers (rank order, hence ``terms`` order, is shared)."""
+    return ExitGroup(g.terms if renum is None else tuple(renum[t] for t in g.terms), g.ids, g.offs, g.value,
+                     ckey=g.ckey)
+
+
+def _renumbered_tail(ti: "TailInfo", renum: dict | None) -> "TailInfo":
+    if renum is None:
+        alive, opens, sets = dict(ti.alive), dict(ti.open_strings), list(ti.alive_sets)
+    else:
+        alive = {renum[t]: b for t, b in ti.alive.items()}
+        opens = {renum[t]: v for t, v in ti.open_strings.items()}
+        sets = [(tuple(sorted(renum[t] for t in terms)), b) for terms, b in ti.alive_sets]
+    return TailInfo(alive, [_renumbered(g, renum) for g in ti.exits], ti.empty, opens, alive_sets=sets)
 
 
 class Lexer:
@@ -107,6 +128,7 @@ class Lexer:
         self.fresh_ids: dict[frozenset, int] = {}
         self._merged: dict[tuple, ExitGroup] = {}
         self._exits_within: dict[tuple[int, int], list[ExitGroup]] = {}
+        self._canons: dict[int, tuple | None] = {}
         self._first_rows: dict[int, np.ndarray] = {}
         self.words = tok.mask_words
 
@@ -163,37 +185,52 @@ class Lexer:
         in the tokenizer's store and renumbered for this grammar: e.g. every JSON schema that
         starts with an object has the same start state (whitespace or ``{``), analysed once
         per process. Cost: a dict entry with the analysis' arrays (LRU, ``SHARED_ANALYSES``)."""
-        members = self.unions[uid]
-        ts = [t for t, _ in members]
-        if len(set(ts)) != len(ts):  # a terminal in two states: analysed here (rare)
+        c = self._canon(uid)
+        if c is None:  # a terminal in two states: analysed here (rare)
             return self._analyse(uid)
-        order = sorted(range(len(members)), key=lambda i: (self.dfas[ts[i]].key, members[i][1]))
-        canon = [ts[i] for i in order]
-        by_rank = tuple(sorted(range(len(canon)), key=lambda j: self.rank[canon[j]]))
-        key = (tuple((self.dfas[t].key, members[i][1], t in self.value_terminals) for i, t in zip(order, canon)),
-               by_rank)
+        key, canon = c
+        members = self.unions[uid]
         shared = self.store.analyses
         got = shared.get(key)
         if got is None:
             info = self._analyse(uid)
+            for i, g in enumerate(info.exits):
+                g.ckey = (key, i)
             shared[key] = (info, canon)
             if len(shared) > SHARED_ANALYSES:
                 shared.popitem(last=False)
             return info
         shared.move_to_end(key)
         src, src_canon = got
-        if src_canon == canon:
-            renum = None
-        else:
-            renum = dict(zip(src_canon, canon))
+        renum = None if src_canon == canon else dict(zip(src_canon, canon))
         if renum is None and src.members == members:
             return src
         info = UnionInfo(members, self.union_accepting[uid])
         info.alive = dict(src.alive) if renum is None else {renum[t]: b for t, b in src.alive.items()}
         info.any_alive, info.rest, info.rest_any, info.alive_acc = src.any_alive, src.rest, src.rest_any, src.alive_acc
-        info.exits = [ExitGroup(g.terms if renum is None else tuple(renum[t] for t in g.terms), g.ids, g.offs, g.value)
-                      for g in src.exits]
+        info.exits = [_renumbered(g, renum) for g in src.exits]
         return info
+
+    def _canon(self, uid: int) -> tuple | None:
+        """(content key, members' terminals in key order) of union state ``uid``; None when a
+        terminal appears in two states. The key holds DFA content hashes, states, which members
+        are value terminals, their rank order and string bounds: all an analysis depends on."""
+        got = self._canons.get(uid, False)
+        if got is not False:
+            return got
+        members = self.unions[uid]
+        ts = [t for t, _ in members]
+        if len(set(ts)) != len(ts):
+            got = None
+        else:
+            order = sorted(range(len(members)), key=lambda i: (self.dfas[ts[i]].key, members[i][1]))
+            canon = [ts[i] for i in order]
+            by_rank = tuple(sorted(range(len(canon)), key=lambda j: self.rank[canon[j]]))
+            key = (tuple((self.dfas[t].key, members[i][1], t in self.value_terminals, self.terminals[t].max_chars)
+                         for i, t in zip(order, canon)), by_rank)
+            got = (key, canon)
+        self._canons[uid] = got
+        return got
 
     def _analyse(self, uid: int) -> UnionInfo:
         members = self.unions[uid]
@@ -544,8 +581,19 @@ class Lexer:
         """Compute the missing :meth:`tail_info` of several (group, fresh state) pairs with one
         vectorised walk per fresh state (small groups are dominated by per-walk overhead)."""
         need: dict[int, dict[int, ExitGroup]] = {}
+        shared = self.store.tails
         for g, f in pairs:
             if (id(g), f) not in self.tails:
+                skey = self._tail_key(g, f)
+                got = shared.get(skey) if skey is not None else None
+                if got is not None:  # the same tails, lexed for another grammar: renumber them
+                    shared.move_to_end(skey)
+                    src, src_canon = got
+                    canon = self._canons[f][1]
+                    ti = _renumbered_tail(src, None if src_canon == canon else dict(zip(src_canon, canon)))
+                    ti._group = g  # type: ignore[attr-defined]  # keeps id(g) valid while cached
+                    self.tails[(id(g), f)] = ti
+                    continue
                 need.setdefault(f, {})[id(g)] = g
         wt = self.tok.walk_table
         for f, gd in need.items():
@@ -569,6 +617,23 @@ class Lexer:
                 ti = self._tail_finish(ids[sl], rows[sl], offs[sl], empty[sl], end[sl], acc_pos[sl], acc_uid[sl])
                 ti._group = g  # type: ignore[attr-defined]  # keeps id(g) valid while cached
                 self.tails[(id(g), f)] = ti
+                skey = self._tail_key(g, f)
+                if skey is not None:
+                    for i, e in enumerate(ti.exits):
+                        e.ckey = (skey, i)
+                    shared[skey] = (ti, self._canons[f][1])
+                    if len(shared) > SHARED_TAILS:
+                        shared.popitem(last=False)
+
+    def _tail_key(self, g: ExitGroup, f: int) -> tuple | None:
+        """Content key of the tails of ``g`` lexed from fresh state ``f`` (None: not shareable).
+
+        A tail analysis depends on the group's tokens and offsets (fixed by ``g.ckey``) and on
+        the fresh state's content (its canonical key), so grammars share it like analyses."""
+        if g.ckey is None:
+            return None
+        c = self._canon(f)
+        return None if c is None else (g.ckey, c[0])
 
     def _tail_finish(self, ids, rows, offs, empty, end, acc_pos, acc_uid) -> TailInfo:
         wt = self.tok.walk_table

@@ -10,7 +10,8 @@ import constrain
 from constrain import lexer as lexer_mod
 from constrain.store.maskstore import MaskStore
 
-# the same terminals, declared in a different order: terminal numbers differ between the two
+# G2 declares G1's terminals in another order (other numbers and rank order: nothing shared
+# where that matters); G3 adds a terminal in front (numbers shift, rank order kept: shared, renumbered)
 G1 = r"""
 start: item ("," item)*
 item: NAME "=" VALUE | "flag" NAME | STRING
@@ -25,6 +26,15 @@ item: STRING | NAME "=" VALUE | "flag" NAME
 STRING: /"[a-z ]*"/
 VALUE: /[0-9]+/
 NAME: /[a-z_][a-z0-9_]*/
+%ignore " "
+"""
+G3 = r"""
+start: item ("," item)*
+item: NAME "=" VALUE | "flag" NAME | STRING | "(" AT ")"
+AT: /@+/
+NAME: /[a-z_][a-z0-9_]*/
+VALUE: /[0-9]+/
+STRING: /"[a-z ]*"/
 %ignore " "
 """
 
@@ -47,18 +57,53 @@ def _by_token(groups) -> dict:
     return {i: (g.terms, o, g.value) for g in groups for i, o in zip(g.ids.tolist(), g.offs.tolist())}
 
 
+def _bits(b) -> set:
+    if b is None:
+        return set()
+    if isinstance(b, np.ndarray):
+        return set(np.flatnonzero(np.unpackbits(b.view(np.uint8), bitorder="little")).tolist())
+    return {int(w) * 32 + k for w, v in zip(b.words, b.vals) for k in range(32) if (int(v) >> k) & 1}
+
+
+def _check_tails(lx, monkeypatch) -> None:
+    """Every tail analysis ``lx`` holds (shared or not) equals one lexed afresh, unshared."""
+    held = dict(lx.tails)
+    assert any(ti.exits or ti.alive for ti in held.values())
+    with monkeypatch.context() as mp:
+        mp.setattr(lexer_mod, "SHARED_TAILS", 0)
+        mp.setattr(lx.store, "tails", type(lx.store.tails)())
+        for (gid, f), ti in held.items():
+            del lx.tails[(gid, f)]
+            lx.prefetch_tails([(ti._group, f)])
+            own = lx.tails[(gid, f)]
+            assert {t: _bits(b) for t, b in ti.alive.items()} == {t: _bits(b) for t, b in own.alive.items()}
+            assert _by_token(ti.exits) == _by_token(own.exits)
+            assert _bits(ti.empty) == _bits(own.empty)
+            assert ti.open_strings.keys() == own.open_strings.keys()
+            assert {(ts, frozenset(_bits(b))) for ts, b in ti.alive_sets} == \
+                {(ts, frozenset(_bits(b))) for ts, b in own.alive_sets}
+
+
 def _unshared(monkeypatch, tok):
     monkeypatch.setattr(lexer_mod, "SHARED_ANALYSES", 0)
+    monkeypatch.setattr(lexer_mod, "SHARED_TAILS", 0)
     MaskStore.for_tokenizer(tok).analyses.clear()
+    MaskStore.for_tokenizer(tok).tails.clear()
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_shared_analyses_give_the_masks_of_unshared_ones(llama3, monkeypatch, seed):
+@pytest.mark.parametrize("other", ["G2", "G3"])
+def test_shared_analyses_give_the_masks_of_unshared_ones(llama3, monkeypatch, seed, other):
     # g1 fills the shared analyses; g2 (other terminal numbers) reuses and renumbers them
+    renums: list = []
+    real = lexer_mod._renumbered_tail
+    monkeypatch.setattr(lexer_mod, "_renumbered_tail", lambda ti, r: renums.append(r) or real(ti, r))
     g1 = constrain.compile_lark(G1, llama3, use_cache=False)
     a1 = _walk_masks(g1, llama3, 12, seed)
-    g2 = constrain.compile_lark(G2, llama3, use_cache=False)
+    g2 = constrain.compile_lark(globals()[other], llama3, use_cache=False)
     a2 = _walk_masks(g2, llama3, 12, seed)
+    if other == "G3":
+        assert any(r is not None for r in renums)  # tails shared under other terminal numbers
     store = MaskStore.for_tokenizer(llama3)
     assert any(len(info.members) > 1 for info, _ in store.analyses.values())
     # every analysis g2 holds equals its own, unshared one, terminal numbers included
@@ -76,10 +121,11 @@ def test_shared_analyses_give_the_masks_of_unshared_ones(llama3, monkeypatch, se
         c = content(g2.lexer, info)
         renumbered += c in g1_terms and g1_terms[c] != set(info.alive)
     assert renumbered  # the shared analyses were renumbered, not just reused
+    _check_tails(g2.lexer, monkeypatch)
     _unshared(monkeypatch, llama3)
     b1 = _walk_masks(constrain.compile_lark(G1, llama3, use_cache=False), llama3, 12, seed)
-    b2 = _walk_masks(constrain.compile_lark(G2, llama3, use_cache=False), llama3, 12, seed)
-    assert not store.analyses
+    b2 = _walk_masks(constrain.compile_lark(globals()[other], llama3, use_cache=False), llama3, 12, seed)
+    assert not store.analyses and not store.tails
     assert len(a1) == len(b1) and all((x == y).all() for x, y in zip(a1, b1))
     assert len(a2) == len(b2) and all((x == y).all() for x, y in zip(a2, b2))
 
@@ -93,6 +139,8 @@ def test_shared_analyses_across_json_schemas(llama3, monkeypatch):
         mask = llama3.allocate_bitmask()
         m.fill_bitmask(mask)
         masks.append(mask)
+    assert MaskStore.for_tokenizer(llama3).tails
+    _check_tails(shared[1].grammar.lexer, monkeypatch)
     _unshared(monkeypatch, llama3)
     for s, want in zip(schemas, masks):
         mask = llama3.allocate_bitmask()

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from typing import Hashable, Iterable, Sequence
 
+from .lalr import CACHE_LIMIT
+
 __all__ = [
     "Indenter", "SemicolonInserter", "PythonPostLex", "GoPostLex",
     "indentation_of", "GO_SEMICOLON_TRIGGERS",
@@ -68,7 +70,12 @@ class Indenter:
         self._start = self._intern((inner.start(), (0,), 0, True))
 
     def _intern(self, st: tuple) -> tuple:
-        return self._interned.setdefault(st, st)
+        got = self._interned.get(st)
+        if got is None:
+            if len(self._interned) >= CACHE_LIMIT:  # bounded like the inner parser's tables
+                self._interned.clear()
+            got = self._interned[st] = st
+        return got
 
     def start(self) -> Hashable:
         return self._start
@@ -77,6 +84,8 @@ class Indenter:
         inner_state = state[0]
         c = self._cand_cache.get(inner_state)
         if c is None:
+            if len(self._cand_cache) >= CACHE_LIMIT:
+                self._cand_cache.clear()
             c = (self.inner.candidates(inner_state) - {self.indent, self.dedent}) | {self.nl}
             self._cand_cache[inner_state] = c
         return c
@@ -169,7 +178,12 @@ class SemicolonInserter:
         self._start = self._intern((inner.start(), False))
 
     def _intern(self, st: tuple) -> tuple:
-        return self._interned.setdefault(st, st)
+        got = self._interned.get(st)
+        if got is None:
+            if len(self._interned) >= CACHE_LIMIT:  # bounded like the inner parser's tables
+                self._interned.clear()
+            got = self._interned[st] = st
+        return got
 
     def start(self) -> Hashable:
         return self._start
@@ -178,6 +192,8 @@ class SemicolonInserter:
         inner_state = state[0]
         c = self._cand_cache.get(inner_state)
         if c is None:
+            if len(self._cand_cache) >= CACHE_LIMIT:
+                self._cand_cache.clear()
             c = self.inner.candidates(inner_state) | {self.nl}
             self._cand_cache[inner_state] = c
         return c

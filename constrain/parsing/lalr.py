@@ -5,12 +5,21 @@ one object, hashing is by identity, ``copy`` is free and rollback is keeping
 the old node. Feeding a terminal simulates the reductions on the real stack,
 so LALR's delayed errors (a "reduce" on a terminal that fails after the
 reductions) are caught exactly. Results are memoised per (node, terminal).
+
+Memory: the interning table and the memo tables are keyed by the node objects
+themselves (not ``id()``), so clearing them is always safe, and each is cleared
+when it passes ``CACHE_LIMIT`` entries. A long session (hundreds of source files
+in one process) then stays within a few hundred MB instead of growing without
+bound; after a clear, equal stacks may be distinct objects, which costs only
+cache misses (masks are keyed by stack *contents*, see ``signature``).
 """
 from __future__ import annotations
 
 from typing import Sequence
 
 END = "$END"
+#: entries per interning / memo table before it is cleared (see the module docstring)
+CACHE_LIMIT = 400_000
 
 
 class Node:
@@ -96,11 +105,11 @@ class LALRParser:
         return tuple(out)
 
     def _reset_caches(self) -> None:
-        # nodes are interned and never freed while the parser lives, so id() keys are stable
-        self._nodes: dict[tuple[int, int], Node] = {}
+        # keyed by the nodes themselves: an entry keeps its node alive, so keys never go stale
+        self._nodes: dict[tuple[int, Node], Node] = {}
         self._root = Node(self.start_state, None)
-        self._feed_cache: dict[tuple[int, int], Node | None] = {}
-        self._end_cache: dict[int, tuple[bool, int]] = {}
+        self._feed_cache: dict[tuple[Node, int], tuple[Node | None, int]] = {}
+        self._end_cache: dict[Node, tuple[bool, int]] = {}
         self._low = 1 << 60
         self._frames: list[int] = []
 
@@ -113,9 +122,11 @@ class LALRParser:
         self._reset_caches()
 
     def _push(self, state: int, parent: Node) -> Node:
-        key = (state, id(parent))
+        key = (state, parent)
         n = self._nodes.get(key)
         if n is None:
+            if len(self._nodes) >= CACHE_LIMIT:
+                self._nodes.clear()
             n = Node(state, parent)
             self._nodes[key] = n
         return n
@@ -130,9 +141,11 @@ class LALRParser:
         return self._cands[node.state]
 
     def feed(self, node: Node, terms: Sequence[int], lexeme: bytes | None = None) -> Node | None:
-        key = (id(node), terms[0])
+        key = (node, terms[0])
         got = self._feed_cache.get(key)
         if got is None:
+            if len(self._feed_cache) >= CACHE_LIMIT:
+                self._feed_cache.clear()
             got = self._feed_cache[key] = self._feed(node, terms[0])
         if got[1] < self._low:
             self._low = got[1]
@@ -161,10 +174,11 @@ class LALRParser:
         return self._push(self.goto[node.state][origin], node)
 
     def accepts_end(self, node: Node) -> bool:
-        key = id(node)
-        got = self._end_cache.get(key)
+        got = self._end_cache.get(node)
         if got is None:
-            got = self._end_cache[key] = self._accepts_end(node)
+            if len(self._end_cache) >= CACHE_LIMIT:
+                self._end_cache.clear()
+            got = self._end_cache[node] = self._accepts_end(node)
         if got[1] < self._low:
             self._low = got[1]
         return got[0]

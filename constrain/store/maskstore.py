@@ -196,6 +196,7 @@ class MaskStore:
         self.hits = {"memory": 0, "disk": 0, "computed": 0, "corrupt": 0}
         #: union-state analyses shared across grammars (filled by constrain.lexer.Lexer)
         self.analyses: OrderedDict = OrderedDict()
+        self.tails: OrderedDict = OrderedDict()
 
     @property
     def dir(self) -> Path | None:
