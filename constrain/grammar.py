@@ -50,7 +50,7 @@ from .budget import time_limit
 from .errors import CompileBudgetError, GrammarError
 from .fsm.bytedfa import ByteDFA, literal_to_dfa, literals_to_dfa, regex_to_dfa
 from .lexer import ExitGroup, Lexer
-from .parsing.base import GrammarSpec
+from .parsing.base import GrammarSpec, bounded_put
 from .store.charbounds import CharBounds, count_chars, string_state
 from .store.maskstore import SparseBits, or_into
 from .tokenizer import TokenizerInfo
@@ -195,10 +195,8 @@ class CompiledGrammar:
 
     def fresh_uid(self, p: Hashable) -> int:
         uid = self._fresh.get(p)
-        if uid is None:
-            if len(self._fresh) >= 400_000:  # keyed by parser state: bounded (see parsing.lalr)
-                self._fresh.clear()
-            uid = self._fresh[p] = self.lexer.fresh(frozenset(self.parser.candidates(p)))
+        if uid is None:  # keyed by parser state: bounded like the parser's own tables
+            uid = bounded_put(self._fresh, p, self.lexer.fresh(frozenset(self.parser.candidates(p))))
         return uid
 
     def feedable(self, p: Hashable, t: int) -> bool:

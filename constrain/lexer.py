@@ -76,6 +76,11 @@ SHARED_ANALYSES = 512
 SHARED_TAILS = 4096
 
 
+def _renumbering(src_canon: list[int], canon: list[int]) -> dict | None:
+    """Terminal numbers of a shared analysis -> this grammar's (None: the same numbers)."""
+    return None if src_canon == canon else dict(zip(src_canon, canon))
+
+
 def _renumbered(g: ExitGroup, renum: dict | None) -> ExitGroup:
     """``g`` for another grammar's terminal numbers (rank order, hence ``terms`` order, is shared)."""
     return ExitGroup(g.terms if renum is None else tuple(renum[t] for t in g.terms), g.ids, g.offs, g.value,
@@ -202,7 +207,7 @@ class Lexer:
             return info
         shared.move_to_end(key)
         src, src_canon = got
-        renum = None if src_canon == canon else dict(zip(src_canon, canon))
+        renum = _renumbering(src_canon, canon)
         if renum is None and src.members == members:
             return src
         info = UnionInfo(members, self.union_accepting[uid])
@@ -336,10 +341,11 @@ class Lexer:
         """Group (token, last-accept pos, terminal) triples by the best lexeme end per token."""
         if len(ids) == 0:
             return [], ids
-        if term.min() == term.max() or int(np.bincount(ids, minlength=1).max()) == 1:
+        dups = int(np.bincount(ids, minlength=1).max()) > 1
+        if not dups or term.min() == term.max():
             # each token exits one way (the usual case, e.g. a whitespace-or-`{` start state):
             # no ranking needed, and a scatter over the vocabulary sorts the ids in O(V)
-            return self._unique_exits(ids, pos, term)
+            return self._unique_exits(ids, pos, term, dups)
         rank = np.asarray(self.rank, dtype=np.int32)[term]
         order = np.lexsort((rank, -pos, ids))
         ids, pos, term = ids[order], pos[order], term[order]
@@ -386,9 +392,10 @@ class Lexer:
             out.append(ExitGroup(sig, uniq_ids[ks].astype(np.int32), uniq_pos[ks].astype(np.int32), value))
         return out, uniq_ids
 
-    def _unique_exits(self, ids, pos, term):
-        """:meth:`_group_exits` when no token exits by two terminals (or all by one)."""
-        if term.min() == term.max() and int(np.bincount(ids, minlength=1).max()) > 1:
+    def _unique_exits(self, ids, pos, term, dups: bool):
+        """:meth:`_group_exits` when no token exits by two terminals (``dups``: all exit by one
+        terminal, some tokens at several positions)."""
+        if dups:
             # one terminal, several accepting positions for a token: keep the longest
             order = np.lexsort((-pos, ids))
             ids, pos, term = ids[order], pos[order], term[order]
@@ -589,8 +596,7 @@ class Lexer:
                 if got is not None:  # the same tails, lexed for another grammar: renumber them
                     shared.move_to_end(skey)
                     src, src_canon = got
-                    canon = self._canons[f][1]
-                    ti = _renumbered_tail(src, None if src_canon == canon else dict(zip(src_canon, canon)))
+                    ti = _renumbered_tail(src, _renumbering(src_canon, self._canons[f][1]))
                     ti._group = g  # type: ignore[attr-defined]  # keeps id(g) valid while cached
                     self.tails[(id(g), f)] = ti
                     continue

@@ -156,7 +156,7 @@ def test_exit_groups_fast_path_matches_the_general_path(llama3):
     term = rng.choice(np.array([t for t in range(len(lx.terminals)) if lx.dfas[t] is not None]), 5000)
     term = term.astype(np.int32)
     pos = np.ones(5000, dtype=np.int32)
-    fast, fast_ids = lx._unique_exits(ids, pos, term)
+    fast, fast_ids = lx._unique_exits(ids, pos, term, False)
     # the general path, forced by a duplicate entry of a token that already exits by its terminal
     dup_ids, dup_pos, dup_term = (np.append(a, a[:1]) for a in (ids, pos, term))
     slow, slow_ids = lx._group_exits(dup_ids, dup_pos, dup_term)

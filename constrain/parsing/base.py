@@ -13,7 +13,21 @@ Two implementations ship: the LALR(1) parser built from lark's table
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Hashable, Protocol, Sequence
+from typing import Any, Hashable, Protocol, Sequence
+
+#: entries per parser interning / memo table before it is cleared (see :func:`bounded_put`)
+CACHE_LIMIT = 400_000
+
+
+def bounded_put(table: dict, key: Any, value: Any, limit: int = CACHE_LIMIT) -> Any:
+    """``table[key] = value``, clearing ``table`` first when it holds ``limit`` entries.
+
+    For tables keyed by parser states (interning, memos): their keys are the state objects,
+    so clearing is always safe and costs only misses, and a long session stays bounded."""
+    if len(table) >= limit:
+        table.clear()
+    table[key] = value
+    return value
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Hashable, Iterable, Sequence
 
-from .lalr import CACHE_LIMIT
+from .base import bounded_put
 
 __all__ = [
     "Indenter", "SemicolonInserter", "PythonPostLex", "GoPostLex",
@@ -44,7 +44,32 @@ def indentation_of(lexeme: bytes | str, tab_len: int = 8) -> int | None:
     return last.count(" ") + last.count("\t") * tab_len
 
 
-class Indenter:
+class _Wrapper:
+    """What both wrappers share: the inner parser, interned states ``(inner_state, *extras)``
+    and the candidates cached per inner state, all bounded like the inner parser's tables."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self._interned: dict[tuple, tuple] = {}
+        self._cand_cache: dict[Hashable, frozenset[int]] = {}
+
+    def _intern(self, st: tuple) -> tuple:
+        got = self._interned.get(st)
+        return got if got is not None else bounded_put(self._interned, st, st)
+
+    def start(self) -> Hashable:
+        return self._start
+
+    def candidates(self, state: Hashable) -> frozenset[int]:
+        inner_state = state[0]
+        c = self._cand_cache.get(inner_state)
+        return c if c is not None else bounded_put(self._cand_cache, inner_state, self._candidates(inner_state))
+
+    def _candidates(self, inner_state) -> frozenset[int]:
+        raise NotImplementedError
+
+
+class Indenter(_Wrapper):
     """Python indentation around an inner parser (see the module docstring).
 
     State: an interned tuple ``(inner_state, indent_levels, paren_level, at_line_start)``.
@@ -59,36 +84,16 @@ class Indenter:
         missing = [n for n in (nl, indent, dedent) if n not in index]
         if missing:
             raise ValueError(f"Indenter: grammar lacks terminal(s) {missing}")
-        self.inner = inner
+        _Wrapper.__init__(self, inner)
         self.nl, self.indent, self.dedent = index[nl], index[indent], index[dedent]
         self.open_parens = frozenset(index[n] for n in open_parens if n in index)
         self.close_parens = frozenset(index[n] for n in close_parens if n in index)
         self.tab_len = tab_len
         self.value_terminals = frozenset({self.nl})
-        self._interned: dict[tuple, tuple] = {}
-        self._cand_cache: dict[Hashable, frozenset[int]] = {}
         self._start = self._intern((inner.start(), (0,), 0, True))
 
-    def _intern(self, st: tuple) -> tuple:
-        got = self._interned.get(st)
-        if got is None:
-            if len(self._interned) >= CACHE_LIMIT:  # bounded like the inner parser's tables
-                self._interned.clear()
-            got = self._interned[st] = st
-        return got
-
-    def start(self) -> Hashable:
-        return self._start
-
-    def candidates(self, state: Hashable) -> frozenset[int]:
-        inner_state = state[0]
-        c = self._cand_cache.get(inner_state)
-        if c is None:
-            if len(self._cand_cache) >= CACHE_LIMIT:
-                self._cand_cache.clear()
-            c = (self.inner.candidates(inner_state) - {self.indent, self.dedent}) | {self.nl}
-            self._cand_cache[inner_state] = c
-        return c
+    def _candidates(self, inner_state) -> frozenset[int]:
+        return (self.inner.candidates(inner_state) - {self.indent, self.dedent}) | {self.nl}
 
     def _newline(self, inner_state, levels: tuple, indent: int | None):
         """Feed _NEWLINE then _INDENT / _DEDENTs; returns (inner_state, levels) or None."""
@@ -158,7 +163,7 @@ GO_SEMICOLON_TRIGGERS = (
 )
 
 
-class SemicolonInserter:
+class SemicolonInserter(_Wrapper):
     """Go's automatic semicolons around an inner parser (see the module docstring).
 
     State: an interned tuple ``(inner_state, last_token_triggers)``.
@@ -169,34 +174,14 @@ class SemicolonInserter:
         index = {name: i for i, name in enumerate(terminal_names)}
         if nl not in index:
             raise ValueError(f"SemicolonInserter: grammar lacks terminal {nl!r}")
-        self.inner = inner
+        _Wrapper.__init__(self, inner)
         self.nl = index[nl]
         self.triggers = frozenset(index[n] for n in triggers if n in index)
         self.value_terminals = frozenset()
-        self._interned: dict[tuple, tuple] = {}
-        self._cand_cache: dict[Hashable, frozenset[int]] = {}
         self._start = self._intern((inner.start(), False))
 
-    def _intern(self, st: tuple) -> tuple:
-        got = self._interned.get(st)
-        if got is None:
-            if len(self._interned) >= CACHE_LIMIT:  # bounded like the inner parser's tables
-                self._interned.clear()
-            got = self._interned[st] = st
-        return got
-
-    def start(self) -> Hashable:
-        return self._start
-
-    def candidates(self, state: Hashable) -> frozenset[int]:
-        inner_state = state[0]
-        c = self._cand_cache.get(inner_state)
-        if c is None:
-            if len(self._cand_cache) >= CACHE_LIMIT:
-                self._cand_cache.clear()
-            c = self.inner.candidates(inner_state) | {self.nl}
-            self._cand_cache[inner_state] = c
-        return c
+    def _candidates(self, inner_state) -> frozenset[int]:
+        return self.inner.candidates(inner_state) | {self.nl}
 
     def feed(self, state: Hashable, terms: Sequence[int], lexeme: bytes) -> Hashable | None:
         inner_state, trig = state
