@@ -91,6 +91,57 @@ class _Tracker:
         self.base.track_note(state[0] if self.unwrap else state, k)
 
 
+class _ValuedExits:
+    """The exit groups of one union state that end the same value terminals, by value ending.
+
+    ``suffixes[i]`` is group i's value ending (the token bytes that close the lexeme),
+    ``index`` maps an ending to its positions, ``escaped`` lists the positions whose ending
+    holds a backslash (a JSON escape: decoded, it may spell any name)."""
+
+    __slots__ = ("terms", "groups", "suffixes", "index", "escaped", "_merged", "_hits")
+
+    def __init__(self, terms: tuple[int, ...], groups: list[ExitGroup]):
+        self.terms, self.groups = terms, groups
+        self.suffixes = [g.value for g in groups]
+        self.index: dict[bytes, list[int]] = {}
+        for i, v in enumerate(self.suffixes):
+            self.index.setdefault(v, []).append(i)
+        self.escaped = [i for i, v in enumerate(self.suffixes) if b"\\" in v]
+        self._merged: dict = {}
+        self._hits: dict = {}
+
+    def pattern_hits(self, fsm, state, opens: bool) -> set:
+        """Positions whose ending (``opens``: also the opening quote) takes the pattern DFA
+        ``fsm`` (see json_schema.compile._Fsm) from ``state`` to an accepting state; endings that
+        do not decode on their own count as hits (they are then decided one by one). Cached."""
+        key = (id(fsm), state, opens)
+        got = self._hits.get(key)
+        if got is None:
+            from .frontends.json_schema.compile import _fsm_walk
+
+            hits = set()
+            finals = fsm[4]
+            for i, v in enumerate(self.suffixes):
+                try:
+                    text = v[1 if opens else 0 : -1].decode("utf-8")
+                except UnicodeDecodeError:
+                    hits.add(i)
+                    continue
+                if _fsm_walk(fsm, state, text) in finals:
+                    hits.add(i)
+            got = bounded_put(self._hits, key, (hits, fsm), 1024)  # holds fsm: its id stays its own
+        return got[0]
+
+    def merged_except(self, excluded: frozenset, lexer) -> ExitGroup:
+        """One group with the tokens of every group but those at ``excluded`` (cached)."""
+        got = self._merged.get(excluded)
+        if got is None:
+            keep = [g for i, g in enumerate(self.groups) if i not in excluded]
+            got = keep[0] if len(keep) == 1 else lexer.merged(keep)
+            bounded_put(self._merged, excluded, got, 256)
+        return got
+
+
 @dataclass
 class CompileOptions:
     max_compile_seconds: float = 30.0
@@ -164,6 +215,8 @@ class CompiledGrammar:
         self._backup_depth = 0
         # nondeterministic parsers may ask for whole sets of live terminals (see _jointly_ok)
         self._joint = getattr(self.parser, "joint", None)
+        self._fvp = getattr(self.parser, "feed_values_prefix", None)
+        self._plans: dict = {}
         self._fresh: dict = {}
         self._accepting: dict = {}
         try:
@@ -185,7 +238,7 @@ class CompiledGrammar:
 
     def memory_bytes(self) -> int:
         """Bytes held by mask caches for this grammar (the shared store is counted separately)."""
-        tails = sum(v.nbytes for v in self._tail_cache.values())
+        tails = sum((v[0] if isinstance(v, tuple) else v).nbytes for v in self._tail_cache.values())
         return self.lexer.nbytes() + len(self._masks) * self.words * 4 + tails
 
     # ---------------------------------------------------------------- states
@@ -473,8 +526,16 @@ class CompiledGrammar:
 
         Cached like masks: by the group and the top-k stack cells the computation read,
         so the same tails after the same local context are decided once."""
-        if self._tracker is None:
-            return self._tails_now(p, g)
+        if self._tracker is None:  # keyed by the whole (interned) parser state
+            key = (p, id(g))
+            got = self._tail_cache.get(key)
+            if got is None:  # the entry holds g, so its id stays its own
+                got = self._tail_cache[key] = (SparseBits.compact(self._tails_now(p, g)), g)
+                if len(self._tail_cache) > self.options.tail_cache_size:
+                    self._tail_cache.popitem(last=False)
+            else:
+                self._tail_cache.move_to_end(key)
+            return got[0]
         return self._by_reads(self._tail_cache, self._tail_ks, id(g), p,
                               lambda: SparseBits.compact(self._tails_now(p, g)), self.options.tail_cache_size)
 
@@ -514,28 +575,39 @@ class CompiledGrammar:
         """OR into ``m`` the tokens of ``exits`` whose lexeme the parser takes and whose tail is valid.
 
         Groups that differ only in the lexeme's value (one group per distinct value) are fed
-        together (:meth:`feed_values`); those that lead to the same parser state share one
-        tail computation over their merged tokens. So a string or key position with hundreds
-        of distinct closing tokens costs a few parser feeds and one vectorised tail walk.
+        together; those that lead to the same parser state share one tail computation over
+        their merged tokens. A parser with ``feed_values_prefix`` is told the lexeme's bytes so
+        far and the groups' value endings once (:class:`_ValuedExits`), and answers with the
+        state most values lead to plus the few exceptions (the known keys starting with the
+        key typed so far): a string or key position with hundreds of closing tokens then
+        costs a few parser feeds, no Python work per token or per value, and one cached tail.
         The tails still unknown are then walked together, one walk per next lexer state."""
+        plain, valued = self._exit_plan(exits)
         todo: list[tuple[Hashable, ExitGroup]] = []
-        by_terms: dict[tuple, list[ExitGroup]] = {}
-        for g in exits:
-            if g.value is None:
-                p2 = self.feed_lexeme(p, g.terms, b"")
-                if p2 is not None:
-                    todo.append((p2, g))
-            else:
-                by_terms.setdefault(g.terms, []).append(g)
-        for terms, gs in by_terms.items():
+        for g in plain:
+            p2 = self.feed_lexeme(p, g.terms, b"")
+            if p2 is not None:
+                todo.append((p2, g))
+        prefixed = self._prefixed
+        for ve in valued:
+            terms, gs = ve.terms, ve.groups
             if len(gs) == 1:
                 p2 = self.feed_lexeme(p, terms, lex + gs[0].value)
                 if p2 is not None:
                     todo.append((p2, gs[0]))
                 continue
-            p2s = self.feed_values(p, terms, [lex + g.value for g in gs])
+            got = prefixed(p, terms, lex, ve) if prefixed is not None else None
+            if got is not None:
+                default, exc = got
+                if default is not None:
+                    todo.append((default, ve.merged_except(frozenset(exc), self.lexer)))
+                p2s = [exc.get(i) for i in range(len(gs))] if exc else ()
+                items = [(gs[i], p2) for i, p2 in exc.items()]
+            else:
+                p2s = self.feed_values(p, terms, [lex + g.value for g in gs])
+                items = zip(gs, p2s)
             same: dict[Hashable, list[ExitGroup]] = {}
-            for g, p2 in zip(gs, p2s):
+            for g, p2 in items:
                 if p2 is not None:
                     same.setdefault(p2, []).append(g)
             for p2, members in same.items():
@@ -544,6 +616,31 @@ class CompiledGrammar:
             self.lexer.prefetch_tails([(g, self.fresh_uid(p2)) for p2, g in todo])
         for p2, g in todo:
             or_into(m, self._tails(p2, g))
+
+    def _exit_plan(self, exits: list[ExitGroup]) -> tuple:
+        """``exits`` split into groups without a value and :class:`_ValuedExits` per terminals (cached)."""
+        key = id(exits)
+        got = self._plans.get(key)
+        if got is None:
+            plain: list[ExitGroup] = []
+            by_terms: dict[tuple, list[ExitGroup]] = {}
+            for g in exits:
+                if g.value is None:
+                    plain.append(g)
+                else:
+                    by_terms.setdefault(g.terms, []).append(g)
+            got = (plain, [_ValuedExits(t, gs) for t, gs in by_terms.items()], exits)
+            bounded_put(self._plans, key, got, 65536)  # the entry holds ``exits``: its id stays its own
+        return got[0], got[1]
+
+    def _prefixed(self, p: Hashable, terms: tuple[int, ...], lex: bytes, ve: "_ValuedExits"):
+        """The parser's ``feed_values_prefix`` for value terminals (None: not applicable)."""
+        fvp = self._fvp
+        if fvp is None or terms[0] in self.ignore or not any(t in self.value_terminals for t in terms):
+            return None
+        if any(t in self.ignore for t in terms):
+            return None
+        return fvp(p, terms, lex, ve)
 
     def feed_values(self, p: Hashable, terms: tuple[int, ...], values: list[bytes]) -> list:
         """``feed_lexeme`` for several values of the same terminals (the parser may batch them)."""

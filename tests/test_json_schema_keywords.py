@@ -269,3 +269,10 @@ def test_repeated_additional_keys():
     assert not one_of.accepts('{"x": 1, "x": "s"}')
     known = Harness({"properties": {"a": {"type": "integer"}}})
     assert not known.accepts('{"a": 1, "a": 2}')  # schema properties stay tracked
+    # under oneOf, an object whose every guarded frame is blind to ordinary names forgets them:
+    # a repeat changes no branch's verdict (parsed {"a": 1, "x": 2} matches only the first)
+    blind = Harness({"oneOf": [{"required": ["a"]}, {"required": ["b"]}]})
+    assert blind.accepts('{"a": 1, "x": 1, "x": 2}') and not blind.accepts('{"a": 1, "b": 2, "x": 1}')
+    # ... but one frame that can see them (a value schema) makes the repeat a rejection for all
+    mixed = Harness({"oneOf": [{"required": ["a"]}, {"required": ["b"], "additionalProperties": {"type": "integer"}}]})
+    assert mixed.accepts('{"a": 1, "x": "s"}') and not mixed.accepts('{"a": 1, "x": "s", "x": 1}')

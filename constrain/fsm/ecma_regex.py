@@ -21,6 +21,8 @@ an ``UnsupportedSchemaError``).
 """
 from __future__ import annotations
 
+import functools
+
 from ..errors import RegexError
 
 MAXCP = 0x10FFFF
@@ -571,6 +573,7 @@ _SHORT = {0x22: '\\\\"', 0x5C: "\\\\\\\\", 0x2F: "\\\\/", 8: "\\\\b", 12: "\\\\f
 _SHORT_CH = {0x22: '"', 0x5C: "\\\\", 0x2F: "/", 8: "b", 12: "f", 10: "n", 13: "r", 9: "t"}
 
 
+@functools.lru_cache(maxsize=4096)  # pure; CharSets are tuples (object schemas ask for ANY often)
 def json_char_regex(s: CharSet) -> str:
     """Regex for the JSON string-literal encodings of one character from ``s``.
 

@@ -1,6 +1,7 @@
 """Lower the IR to terminals + per-node tables for :class:`.parser.SchemaParser`."""
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import time
@@ -30,7 +31,10 @@ def _lit_rx(s: str) -> str:
 
 
 class _Fsm:
-    """Decoded-string membership for an ECMA pattern, by interegular DFA (no backtracking)."""
+    """Decoded-string membership for an ECMA pattern, by interegular DFA (no backtracking).
+
+    ``get`` returns the DFA flattened for :func:`_fsm_accepts`: a plain char -> symbol dict
+    and per-state rows (interegular's ``Alphabet.__getitem__`` costs ~10x more per char)."""
 
     cache: dict = {}
 
@@ -39,30 +43,45 @@ class _Fsm:
         f = cls.cache.get(pattern)
         if f is None:
             import interegular
+            from interegular.fsm import anything_else
 
             rx = er.to_python(er.search_language(pattern))
             try:
-                f = interegular.parse_pattern(rx).to_fsm()
+                fsm = interegular.parse_pattern(rx).to_fsm()
             except Exception as e:  # noqa: BLE001
                 raise RegexError(f"cannot compile pattern {pattern!r}: {e}") from e
-            cls.cache[pattern] = f
+            sm = {c: i for c, i in fsm.alphabet._symbol_mapping.items() if c is not anything_else}
+            other = fsm.alphabet._symbol_mapping.get(anything_else, -1)
+            f = cls.cache[pattern] = (sm, other, {s: dict(row) for s, row in fsm.map.items()},
+                                      fsm.initial, frozenset(fsm.finals))
         return f
 
 
 def _fsm_accepts(fsm, s: str) -> bool:
-    state = fsm.initial
-    alpha = fsm.alphabet
-    m = fsm.map
+    sm, other, rows, state, finals = fsm
+    get = sm.get
     for ch in s:
-        try:
-            sym = alpha[ch]
-        except KeyError:
+        row = rows.get(state)
+        if row is None:
             return False
-        nxt = m.get(state, {}).get(sym)
-        if nxt is None:
+        state = row.get(get(ch, other))
+        if state is None:
             return False
-        state = nxt
-    return state in fsm.finals
+    return state in finals
+
+
+def _fsm_walk(fsm, state, s: str):
+    """The state after ``s`` from ``state``, or None if the DFA dies."""
+    sm, other, rows = fsm[0], fsm[1], fsm[2]
+    get = sm.get
+    for ch in s:
+        row = rows.get(state)
+        if row is None:
+            return None
+        state = row.get(get(ch, other))
+        if state is None:
+            return None
+    return state
 
 
 def pattern_matches(pattern: str, s: str) -> bool:
@@ -129,6 +148,11 @@ class ObjInfo:
         self._special_names = set(self.known) | set(self.required) | set(self.deps)
         for names in self.deps.values():  # required once their key is present
             self._special_names |= names
+        # special names by their escape-free key lexeme (see key_sig)
+        self._special_lex = {json.dumps(k, ensure_ascii=False).encode(): k for k in self._special_names}
+        self.plain_keys = not self.has_patterns and not self.names_nodes
+        self._pattern_fsms = None
+        self._special_sorted = sorted(self._special_lex)
         self._generic_child = None
 
     def special(self, name) -> bool:
@@ -136,6 +160,66 @@ class ObjInfo:
         if name in self._special_names:
             return True
         return self.has_patterns and any(pattern_matches(pat, name) for p in self.t.o.parts for pat, _ in p.patterns)
+
+    def key_sig(self, lexeme: bytes, ordinary: bool):
+        """What the outcome of taking key ``lexeme`` can depend on (see ``SchemaParser.feed_values``):
+        ``("name", name)`` for a special name, else ``ordinary`` (``ordinary_ok`` of the frame),
+        refined by ``propertyNames``; False for a lexeme that is no JSON string.
+
+        Without patterns or propertyNames an escape-free lexeme is special iff it is one of the
+        special names' ``json.dumps`` forms, a dict lookup; the lexeme matched a key terminal,
+        whose language holds only valid JSON strings, so an ordinary one decodes."""
+        if self.plain_keys and b"\\" not in lexeme:
+            name = self._special_lex.get(lexeme)
+            return ordinary if name is None else ("name", name)
+        name = _decode_string(lexeme)
+        if name is None:
+            return False
+        if self.special(name):
+            return ("name", name)
+        return ordinary and (not self.names_nodes or self.name_ok(name))
+
+    def special_positions(self, prefix: bytes, ve) -> set | None:
+        """Positions i of ``ve`` (see ``grammar._ValuedExits``) whose key ``prefix + ve.suffixes[i]``
+        may be special here; every other one is an ordinary name. None: not decidable this way
+        (propertyNames, an escape or a split character in ``prefix``).
+
+        Known names by bisection over their key lexemes; patterns by their DFA state after
+        ``prefix``, with each state's matching endings computed once per ``ve`` and cached."""
+        if self.names_nodes or b"\\" in prefix:
+            return None
+        out: set = set()
+        n = len(prefix)
+        for lx in self.specials_with_prefix(prefix):
+            out.update(ve.index.get(lx[n:], ()))
+        sufs = ve.suffixes
+        for i in ve.escaped:  # decoded, an escape may spell a special name
+            if type(self.key_sig(prefix + sufs[i], True)) is tuple:
+                out.add(i)
+        if self.has_patterns:
+            try:
+                head = prefix[1:].decode("utf-8") if prefix else ""
+            except UnicodeDecodeError:
+                return None
+            fsms = self._pattern_fsms
+            if fsms is None:
+                fsms = self._pattern_fsms = list({id(f): f for f in (_Fsm.get(pat) for p in self.t.o.parts
+                                                                     for pat, _ in p.patterns)}.values())
+            for f in fsms:
+                st = _fsm_walk(f, f[3], head)
+                if st is not None:
+                    out |= ve.pattern_hits(f, st, not prefix)
+        return out
+
+    def specials_with_prefix(self, prefix: bytes) -> list[bytes]:
+        """The special names' key lexemes (``json.dumps`` form) that start with ``prefix``."""
+        ss = self._special_sorted
+        i = bisect.bisect_left(ss, prefix)
+        out = []
+        while i < len(ss) and ss[i].startswith(prefix):
+            out.append(ss[i])
+            i += 1
+        return out
 
     def generic_child(self):
         """The schema of an additional property that matches no pattern."""

@@ -24,6 +24,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from ...errors import CompileBudgetError
+from ...parsing.base import bounded_put
 from .ir import ANY, FALSE, Group, Lazy, Typed, Union, deref
 
 class _Additional:
@@ -51,7 +52,7 @@ def _negative(group_kind: str, branch: int) -> bool:
 
 
 class Cfg:
-    __slots__ = ("frame", "parent", "depth", "cands", "lcands", "groups", "neg", "__weakref__")
+    __slots__ = ("frame", "parent", "depth", "cands", "lcands", "groups", "neg", "capt", "__weakref__")
 
     def __init__(self, frame, parent):
         self.frame, self.parent = frame, parent
@@ -63,6 +64,9 @@ class Cfg:
         # under a negative context generation-only restrictions (schema property order) must not
         # apply: a branch refusing a valid value would make oneOf/not/if decide wrongly
         self.neg = parent is not None and parent.neg
+        # this frame or one below records item values for uniqueItems (see SchemaParser.cap)
+        self.capt = (frame[0] == "A" and frame[2] == 3 and frame[5] is not None) or \
+            (parent is not None and parent.capt)
         if frame[0] == "B":
             self.groups = self.groups + ((parent, frame[1]),)
             self.neg = self.neg or _negative(parent.frame[1].kind, frame[1])
@@ -77,13 +81,16 @@ class Cfg:
 
 
 class PState:
-    __slots__ = ("cfgs", "start", "cands", "lex_cands", "accept", "grouped", "takes", "__weakref__")
+    __slots__ = ("cfgs", "start", "cands", "lex_cands", "accept", "grouped", "takes", "vkinds", "capt",
+                 "__weakref__")
 
     def __init__(self, cfgs, start):
         self.cfgs, self.start = cfgs, start
+        self.vkinds: dict | None = None  # terms -> value dependence (see SchemaParser.feed_values_prefix)
         self.cands = None
         self.lex_cands = None
         self.grouped = any(c.groups for c in cfgs)
+        self.capt = any(c.capt for c in cfgs)  # some value here is recorded for uniqueItems
         self.takes: dict = {}  # terms -> could they be taken (feed with lexeme=None), for grouped states
         self.accept = any(c.frame[0] == "END" for c in cfgs)
 
@@ -162,6 +169,8 @@ class SchemaParser:
         self._states: dict = {}
         self._expand_memo: dict = {}
         self._mok: dict = {}
+        self._dup = False
+        self._blind = False
         bottom = self.mk(("ROOT",), None)
         self._start = self.state(frozenset(prune(self.expand(root, bottom))), True)
 
@@ -278,7 +287,7 @@ class SchemaParser:
             cands = self.exact_candidates(state)
             if not any(t in cands for t in terms):
                 return None
-            if not state.grouped and not self.capture:
+            if not state.grouped and not state.capt:
                 return state
             key = terms
             got = state.takes.get(key)
@@ -287,8 +296,13 @@ class SchemaParser:
             return state if got else None
         out: set = set()
         pending: list = []
+        if LBRACE in terms:
+            self._blind = self._blind_object(state)
         for cfg in state.cfgs:
             self.step(cfg, terms, lexeme, out, pending)
+        if self._dup:  # a repeated key under oneOf/not/if/contains (see marker_ok)
+            self._dup = False
+            return None
         comps: dict = {}
         self.drain(pending, out, comps)
         while comps:
@@ -311,7 +325,7 @@ class SchemaParser:
         allowed, since ordinary additional names lead to the same state, see ``marker_ok``).
         Values with the same signature give the same state, so ``feed`` runs once per
         signature: a key or string position with hundreds of closing tokens costs a few feeds."""
-        if self.capture or state.start and terms[0] == WS or LBRACE in terms or LBRACK in terms:
+        if state.capt or state.start and terms[0] == WS or LBRACE in terms or LBRACK in terms:
             return [self.feed(state, terms, v) for v in values]
         kinds = []
         for cfg in state.cfgs:
@@ -329,36 +343,100 @@ class SchemaParser:
                 oi = self.info.tinfo(f[1]).obj
                 if not any(t in oi.key_terms for t in terms):
                     kinds.append(("const", False))
-                else:
-                    kinds.append(("O", oi, f, self.marker_ok(cfg), self.order_of(cfg)))
+                elif self.marker_ok(cfg):
+                    kinds.append(("O", oi.key_sig, oi.ordinary_ok(f, self.order_of(cfg))))
+                else:  # every name is remembered: each one its own outcome
+                    kinds.append(("N",))
             else:  # frames that take no value terminal
                 kinds.append(("const", None))
         memo: dict = {}
         out: list = []
+        if len(kinds) == 1 and kinds[0][0] == "O":  # the common case: one object frame
+            sig_of, ordinary = kinds[0][1], kinds[0][2]
+            for v in values:
+                key = sig_of(v, ordinary)
+                r = memo.get(key, _UNSET)
+                if r is _UNSET:
+                    r = memo[key] = self.feed(state, terms, v)
+                out.append(r)
+            return out
         for v in values:
-            name = _UNSET
             sig = []
             for k in kinds:
                 if k[0] == "const":
                     sig.append(k[1])
                 elif k[0] == "V":
                     sig.append(any(c(v)[0] for c in k[1]))
+                elif k[0] == "O":  # an ordinary additional name: only propertyNames can tell them apart
+                    sig.append(k[1](v, k[2]))
                 else:
-                    if name is _UNSET:
-                        name = _decode_string(v)
-                    oi, f, mok, order = k[1], k[2], k[3], k[4]
-                    if name is None:
-                        sig.append(False)
-                    elif not mok or oi.special(name):
-                        sig.append(("name", name))
-                    else:  # an ordinary additional name: only propertyNames can tell them apart
-                        sig.append(oi.ordinary_ok(f, order) and (not oi.names_nodes or oi.name_ok(name)))
+                    sig.append(("lexeme", v))
             key = tuple(sig)
             r = memo.get(key, _UNSET)
             if r is _UNSET:
                 r = memo[key] = self.feed(state, terms, v)
             out.append(r)
         return out
+
+    def feed_values_prefix(self, state, terms, prefix: bytes, ve):
+        """``feed_values`` for the lexemes ``prefix + ve.suffixes[i]``, answered as
+        ``(default, {i: state})``: the state the values lead to but the listed exceptions
+        (``default`` None when every value is an exception, or when it is rejected).
+
+        Only where a value's outcome can differ just by being a special name of an object
+        without propertyNames (see ``ObjInfo.key_sig``), or not at all: the exceptions are
+        then the values that may be special (``ObjInfo.special_positions``: known names by
+        bisection, patterns by DFA state), each fed on its own. Otherwise None (ask
+        ``feed_values``)."""
+        kinds = state.vkinds.get(terms, _UNSET) if state.vkinds is not None else _UNSET
+        if kinds is _UNSET:
+            kinds = self._value_kinds(state, terms)
+            if state.vkinds is None:
+                state.vkinds = {}
+            state.vkinds[terms] = kinds
+        if kinds is None:
+            return None
+        exc_pos: set = set()
+        for oi in kinds:
+            got = oi.special_positions(prefix, ve)
+            if got is None:
+                return None
+            exc_pos |= got
+        sufs = ve.suffixes
+        default = None
+        if len(exc_pos) < len(sufs):
+            rep = next(i for i in range(len(sufs)) if i not in exc_pos)
+            default = self.feed(state, terms, prefix + sufs[rep])
+        exc = {}
+        for i in exc_pos:
+            p2 = self.feed(state, terms, prefix + sufs[i])
+            if p2 is not default:
+                exc[i] = p2
+        return default, exc
+
+    def _value_kinds(self, state, terms):
+        """For ``feed_values_prefix``: the plain objects whose special names set values apart
+        (a tuple of ObjInfo; empty: no value matters), or None when values must be told apart
+        one by one (scalar checks, remembered names, propertyNames, capture)."""
+        if state.capt or state.start and terms[0] == WS or LBRACE in terms or LBRACK in terms:
+            return None
+        objs = []
+        for cfg in state.cfgs:
+            f = cfg.frame
+            if f[0] == "V":
+                ti = self.info.tinfo(f[1])
+                checks = [ti.scalars.get(t) for t in terms if t in ti.cands]
+                if checks and all(c is not None for c in checks):
+                    return None
+            elif f[0] == "O" and f[2] in (0, 1):
+                oi = self.info.tinfo(f[1]).obj
+                if not any(t in oi.key_terms for t in terms):
+                    continue
+                if not self.marker_ok(cfg) or oi.names_nodes:
+                    return None
+                if oi not in objs:
+                    objs.append(oi)
+        return tuple(objs)
 
     def joint(self, state) -> bool:
         """Must the engine ask :meth:`feasible` about whole sets of live terminals here?"""
@@ -402,22 +480,54 @@ class SchemaParser:
         harmless where every constraint is positive: the parsed object keeps the last value,
         which was validated like the others, and required names, dependencies and patterns
         are "special" names that stay tracked. Not done with minProperties (a repeat would be
-        counted twice), uniqueItems capture, or under oneOf/not/if/contains, whose branches
-        could decide differently on the repeated and the parsed object."""
+        counted twice) or uniqueItems capture.
+
+        Under oneOf/not/if/contains, whose branches could decide differently on the repeated
+        and the parsed object, names are remembered and a repeat rejects the lexeme for every
+        configuration (:meth:`dup_rejects`), except in an object where no frame under such a
+        group has a keyword that can see an ordinary name (any value, no propertyNames, no
+        property counts; decided for all frames at its ``{``, the frame's last field): a
+        repeat there changes no verdict, and remembering every name would make each key its
+        own parser state (one mask computation per name)."""
+        ok, guarded = self._marker(cfg)
+        return ok and (not guarded or cfg.frame[8])
+
+    def dup_rejects(self, cfg) -> bool:
+        """Does a repeated remembered name in this frame reject the lexeme for every
+        configuration (not just this one)? Under oneOf/not/if/contains: a branch dying alone
+        could flip its group's verdict."""
+        return self._marker(cfg)[1]
+
+    def _marker(self, cfg) -> tuple:
+        """(marker allowed outside negative groups, under a oneOf/not/if/contains group)."""
         node, parent = cfg.frame[1], cfg.parent
         key = (id(node), parent)
         got = self._mok.get(key)
         if got is None:
-            got = not self.capture and self.info.tinfo(node).obj.min == 0
+            guarded = False
             c = parent
-            while got and c is not None:
+            while c is not None:
                 g = c.frame
                 if g[0] == "G" and g[1].kind in ("oneOf", "not", "if", "contains"):
-                    got = False
+                    guarded = True
+                    break
                 c = c.parent
-            self._mok[key] = (got, node)
-            return got
-        return got[0]
+            got = (not cfg.capt and self.info.tinfo(node).obj.min == 0, guarded, node)
+            bounded_put(self._mok, key, got)
+        return got[:2]
+
+    def _blind_object(self, state) -> bool:
+        """At a ``{``: can no guarded frame of the new object see an ordinary name?"""
+        for cfg in state.cfgs:
+            f = cfg.frame
+            if f[0] != "V" or LBRACE not in self.info.tinfo(f[1]).cands:
+                continue
+            if not self._marker(cfg)[1]:
+                continue
+            oi = self.info.tinfo(f[1]).obj
+            if cfg.capt or oi.min or oi.max is not None or oi.names_nodes or oi.generic_child() is not ANY:
+                return False
+        return True
 
     # ------------------------------------------------------------ candidates
     def cfg_cands(self, cfg) -> frozenset:
@@ -466,7 +576,7 @@ class SchemaParser:
     # ------------------------------------------------------------ stepping
     def cap(self, cfg, tok):
         """Append a value token to every array frame (below) that records items for uniqueItems."""
-        if not self.capture or cfg is None:
+        if cfg is None or not cfg.capt:
             return cfg
         parent = self.cap(cfg.parent, tok)
         f = cfg.frame
@@ -489,7 +599,7 @@ class SchemaParser:
                 if t == LBRACE:
                     parent = self.cap(cfg.parent, "{")
                     oi = ti.obj
-                    out.add(self.mk(("O", node, 0, frozenset(), 0, -1, oi.required, None), parent))
+                    out.add(self.mk(("O", node, 0, frozenset(), 0, -1, oi.required, None, self._blind), parent))
                     return
                 if t == LBRACK:
                     parent = self.cap(cfg.parent, "[")
@@ -523,11 +633,16 @@ class SchemaParser:
                         return
                     if t in oi.key_terms:
                         name = _decode_string(lexeme)
-                        if name is None or not oi.key_ok(f, name, self.order_of(cfg)):
+                        if name is None:
+                            continue
+                        if name in f[3] and self.dup_rejects(cfg):
+                            self._dup = True
+                            return
+                        if not oi.key_ok(f, name, self.order_of(cfg)):
                             continue
                         if not oi.special(name) and self.marker_ok(cfg):
                             name = ADDITIONAL
-                        out.add(self.mk(("O", node, 2, f[3], f[4], f[5], f[6], name), self.cap(cfg.parent, ("k", name))))
+                        out.add(self.mk(("O", node, 2, f[3], f[4], f[5], f[6], name, f[8]), self.cap(cfg.parent, ("k", name))))
                         return
                 return
             if phase == 2:
@@ -535,7 +650,7 @@ class SchemaParser:
                     name = f[7]
                     child = oi.child(name)
                     seen = f[3] if name is ADDITIONAL else f[3] | {name}
-                    f3 = ("O", node, 3, seen, f[4] + 1, oi.new_last(f[5], name), oi.new_req(f[6], f[3], name), None)
+                    f3 = ("O", node, 3, seen, f[4] + 1, oi.new_last(f[5], name), oi.new_req(f[6], f[3], name), None, f[8])
                     out.update(self.expand(child, self.mk(f3, cfg.parent)))
                 return
             if phase == 4:
