@@ -325,3 +325,29 @@ def test_prefixed_feed_answers_each_value_as_feed_does(llama3, schema):
             assert exc.get(i, default) is want, (prefix, suf)
             checked += want is not None
     assert checked > 20
+
+
+def test_parser_tables_cleared_between_feeds_keep_masks(llama3, llama3_hf, monkeypatch):
+    """With the interning tables cleared every few feeds (CACHE_LIMIT tiny), masks stay the same."""
+    from constrain.frontends.json_schema import parser as P
+
+    schema = {"type": "object", "required": ["a"],
+              "properties": {"a": {"oneOf": [{"type": "integer"}, {"type": "string"}]},
+                             "b": {"type": "array", "items": {"$ref": "#"}}}}
+    text = '{"a": 1, "b": [{"a": "x"}, {"a": 2, "b": [{"a": null}]}]}'
+    ids = llama3_hf.encode(text, add_special_tokens=False)
+    runs = []
+    for limit in (P.CACHE_LIMIT, 40):
+        monkeypatch.setattr(P, "CACHE_LIMIT", limit)
+        g = constrain.compile_json_schema(schema, llama3)
+        m, mask, out = g.matcher(), llama3.allocate_bitmask(), []
+        for t in ids:
+            m.fill_bitmask(mask)
+            out.append(mask.copy())
+            if not _bit(mask, t):
+                break
+            assert m.advance(t)
+        runs.append((out, len(g.parser._cfgs)))
+    (a, _), (b, small) = runs
+    assert small <= 40 + 200 and len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert len(a) < len(ids)  # the null item is refused

@@ -24,7 +24,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from ...errors import CompileBudgetError
-from ...parsing.base import bounded_put
+from ...parsing.base import CACHE_LIMIT, bounded_put
 from .ir import ANY, FALSE, Group, Lazy, Typed, Union, deref
 
 class _Additional:
@@ -277,7 +277,18 @@ class SchemaParser:
             cfg.lcands = c
         return c
 
+    def _trim(self) -> None:
+        """Clear the interning and expansion tables once they pass ``CACHE_LIMIT`` entries (between
+        feeds, never inside one). Clearing costs only misses: equal configurations made
+        afterwards are distinct objects, which every cache here treats as different keys, and
+        a set holding both behaves as the set holding one."""
+        if len(self._cfgs) > CACHE_LIMIT or len(self._expand_memo) > CACHE_LIMIT or len(self._states) > CACHE_LIMIT:
+            self._cfgs.clear()
+            self._states.clear()
+            self._expand_memo.clear()
+
     def feed(self, state, terms, lexeme):
+        self._trim()
         if state.start and terms[0] == WS:
             return self.state(state.cfgs, False)
         if lexeme is None:
