@@ -58,16 +58,7 @@ class _Fsm:
 
 
 def _fsm_accepts(fsm, s: str) -> bool:
-    sm, other, rows, state, finals = fsm
-    get = sm.get
-    for ch in s:
-        row = rows.get(state)
-        if row is None:
-            return False
-        state = row.get(get(ch, other))
-        if state is None:
-            return False
-    return state in finals
+    return _fsm_walk(fsm, fsm[3], s) in fsm[4]
 
 
 def _fsm_walk(fsm, state, s: str):

@@ -336,14 +336,13 @@ class SchemaParser:
         allowed, since ordinary additional names lead to the same state, see ``marker_ok``).
         Values with the same signature give the same state, so ``feed`` runs once per
         signature: a key or string position with hundreds of closing tokens costs a few feeds."""
-        if state.capt or state.start and terms[0] == WS or LBRACE in terms or LBRACK in terms:
+        if self._values_apart(state, terms):
             return [self.feed(state, terms, v) for v in values]
         kinds = []
         for cfg in state.cfgs:
             f = cfg.frame
             if f[0] == "V":
-                ti = self.info.tinfo(f[1])
-                checks = [ti.scalars.get(t) for t in terms if t in ti.cands]
+                checks = self._checks(f, terms)
                 if any(c is None for c in checks):
                     kinds.append(("const", True))
                 elif not checks:
@@ -425,18 +424,28 @@ class SchemaParser:
                 exc[i] = p2
         return default, exc
 
+    @staticmethod
+    def _values_apart(state, terms) -> bool:
+        """Must every value be fed on its own here (recorded for uniqueItems, or a lexeme that
+        opens a container or is the leading whitespace)?"""
+        return state.capt or state.start and terms[0] == WS or LBRACE in terms or LBRACK in terms
+
+    def _checks(self, f, terms) -> list:
+        """The scalar checks of a value frame for the terminals of ``terms`` it takes (None: none)."""
+        ti = self.info.tinfo(f[1])
+        return [ti.scalars.get(t) for t in terms if t in ti.cands]
+
     def _value_kinds(self, state, terms):
         """For ``feed_values_prefix``: the plain objects whose special names set values apart
         (a tuple of ObjInfo; empty: no value matters), or None when values must be told apart
         one by one (scalar checks, remembered names, propertyNames, capture)."""
-        if state.capt or state.start and terms[0] == WS or LBRACE in terms or LBRACK in terms:
+        if self._values_apart(state, terms):
             return None
         objs = []
         for cfg in state.cfgs:
             f = cfg.frame
             if f[0] == "V":
-                ti = self.info.tinfo(f[1])
-                checks = [ti.scalars.get(t) for t in terms if t in ti.cands]
+                checks = self._checks(f, terms)
                 if checks and all(c is not None for c in checks):
                     return None
             elif f[0] == "O" and f[2] in (0, 1):
