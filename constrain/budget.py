@@ -26,15 +26,27 @@ def time_limit(seconds: float, what: str = "compilation"):
         yield
         return
 
+    armed = [True]
+
     def _expired(signum, frame):
-        raise CompileBudgetError(f"{what} exceeded its time budget of {seconds:.3g}s")
+        if armed[0]:  # a late alarm (after the block ended) is ignored
+            armed[0] = False
+            raise CompileBudgetError(f"{what} exceeded its time budget of {seconds:.3g}s")
 
     old = signal.signal(signal.SIGALRM, _expired)
     _active = True
-    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
+    # The one-shot timer raises at most once, possibly inside the inner ``finally``; the outer
+    # one then still disarms and restores, so a limit can never stay active after its block
+    # (which would silently turn every later limit into a no-op).
     try:
-        yield
+        try:
+            signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
+            yield
+        finally:
+            armed[0] = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
     finally:
+        armed[0] = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
         _active = False

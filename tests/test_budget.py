@@ -1,0 +1,59 @@
+"""constrain.budget.time_limit: the alarm interrupts a long call, and never outlives its block."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from constrain import budget
+from constrain.errors import CompileBudgetError
+
+
+def test_interrupts_a_long_call():
+    t0 = time.monotonic()
+    with pytest.raises(CompileBudgetError):
+        with budget.time_limit(0.05, "spin"):
+            while True:
+                pass
+    assert time.monotonic() - t0 < 2.0 and not budget._active
+
+
+def test_alarm_at_the_block_end_never_leaves_the_limit_active():
+    """Budgets that expire right around the end of their block (the race that once left ``_active``
+    set, turning every later limit into a no-op: a hostile-pattern test then hung in CI)."""
+    for i in range(3000):
+        try:
+            with budget.time_limit(0.0002 * (i % 7 + 1)):
+                x = 0
+                for k in range(2000 * (i % 5)):
+                    x += k
+        except CompileBudgetError:
+            pass
+        assert not budget._active, i
+    with pytest.raises(CompileBudgetError):  # and the next limit still fires
+        with budget.time_limit(0.05):
+            while True:
+                pass
+
+
+def test_alarm_inside_the_cleanup_is_harmless(monkeypatch):
+    """Deterministic form of that race: the alarm arrives while the block's cleanup restores the
+    old handler. The limit must still end inactive, and the block's result stand."""
+    import signal as _signal
+
+    real = _signal.signal
+    current = {}
+
+    def signal_(sig, handler):
+        if sig == _signal.SIGALRM and "h" in current and handler is not current["h"]:
+            current["h"](sig, None)  # the alarm fires just now
+        current["h"] = handler
+        return real(sig, handler)
+
+    monkeypatch.setattr(budget.signal, "signal", signal_)
+    try:
+        with budget.time_limit(5.0):
+            pass
+    except CompileBudgetError:
+        pass
+    assert not budget._active
