@@ -96,9 +96,10 @@ class _ValuedExits:
 
     ``suffixes[i]`` is group i's value ending (the token bytes that close the lexeme),
     ``index`` maps an ending to its positions, ``escaped`` lists the positions whose ending
-    holds a backslash (a JSON escape: decoded, it may spell any name)."""
+    holds a backslash (a JSON escape: decoded, it may spell any name); ``memo`` is for the
+    parser's results about these endings (e.g. which ones a pattern accepts)."""
 
-    __slots__ = ("terms", "groups", "suffixes", "index", "escaped", "_merged", "_hits")
+    __slots__ = ("terms", "groups", "suffixes", "index", "escaped", "memo", "_merged")
 
     def __init__(self, terms: tuple[int, ...], groups: list[ExitGroup]):
         self.terms, self.groups = terms, groups
@@ -107,30 +108,8 @@ class _ValuedExits:
         for i, v in enumerate(self.suffixes):
             self.index.setdefault(v, []).append(i)
         self.escaped = [i for i, v in enumerate(self.suffixes) if b"\\" in v]
+        self.memo: dict = {}  # the parser's own per-exit-set results (bounded by the parser)
         self._merged: dict = {}
-        self._hits: dict = {}
-
-    def pattern_hits(self, fsm, state, opens: bool) -> set:
-        """Positions whose ending (``opens``: also the opening quote) takes the pattern DFA
-        ``fsm`` (see json_schema.compile._Fsm) from ``state`` to an accepting state; endings that
-        do not decode on their own count as hits (they are then decided one by one). Cached."""
-        key = (id(fsm), state, opens)
-        got = self._hits.get(key)
-        if got is None:
-            from .frontends.json_schema.compile import _fsm_walk
-
-            hits = set()
-            finals = fsm[4]
-            for i, v in enumerate(self.suffixes):
-                try:
-                    text = v[1 if opens else 0 : -1].decode("utf-8")
-                except UnicodeDecodeError:
-                    hits.add(i)
-                    continue
-                if _fsm_walk(fsm, state, text) in finals:
-                    hits.add(i)
-            got = bounded_put(self._hits, key, (hits, fsm), 1024)  # holds fsm: its id stays its own
-        return got[0]
 
     def merged_except(self, excluded: frozenset, lexer) -> ExitGroup:
         """One group with the tokens of every group but those at ``excluded`` (cached)."""
@@ -588,7 +567,6 @@ class CompiledGrammar:
             p2 = self.feed_lexeme(p, g.terms, b"")
             if p2 is not None:
                 todo.append((p2, g))
-        prefixed = self._prefixed
         for ve in valued:
             terms, gs = ve.terms, ve.groups
             if len(gs) == 1:
@@ -596,12 +574,11 @@ class CompiledGrammar:
                 if p2 is not None:
                     todo.append((p2, gs[0]))
                 continue
-            got = prefixed(p, terms, lex, ve) if prefixed is not None else None
+            got = self._prefixed(p, terms, lex, ve)
             if got is not None:
                 default, exc = got
                 if default is not None:
                     todo.append((default, ve.merged_except(frozenset(exc), self.lexer)))
-                p2s = [exc.get(i) for i in range(len(gs))] if exc else ()
                 items = [(gs[i], p2) for i, p2 in exc.items()]
             else:
                 p2s = self.feed_values(p, terms, [lex + g.value for g in gs])

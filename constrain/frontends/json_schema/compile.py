@@ -11,7 +11,7 @@ from ...errors import CompileBudgetError, RegexError, SchemaError, UnsupportedSc
 from ...fsm import ecma_regex as er
 from ...fsm.formats import CHECKED_FORMATS, FORMATS
 from ...fsm.numeric import literal_regex, number_regex
-from ...parsing.base import Terminal
+from ...parsing.base import Terminal, bounded_put
 from .ir import ANY, FALSE, ArrC, Ctx, Group, Lazy, Node, Typed, Union, and_nodes, deref, jkey
 from .parser import ADDITIONAL, COLON, COMMA, FALSE_T, LBRACE, LBRACK, NULL, RBRACE, RBRACK, TRUE, WS, _decode_string, _num_key
 
@@ -73,6 +73,28 @@ def _fsm_walk(fsm, state, s: str):
         if state is None:
             return None
     return state
+
+
+def _pattern_hits(ve, fsm, state, opens: bool) -> set:
+    """Positions of ``ve`` (``grammar._ValuedExits``) whose ending (``opens``: also the opening
+    quote) takes the pattern DFA ``fsm`` from ``state`` to an accepting state. Endings that do
+    not decode on their own count as hits (they are then decided one by one). Cached in
+    ``ve.memo``; the entry holds ``fsm``, so its id stays its own."""
+    key = ("pattern", id(fsm), state, opens)
+    got = ve.memo.get(key)
+    if got is None:
+        hits = set()
+        finals = fsm[4]
+        for i, v in enumerate(ve.suffixes):
+            try:
+                text = v[1 if opens else 0 : -1].decode("utf-8")
+            except UnicodeDecodeError:
+                hits.add(i)
+                continue
+            if _fsm_walk(fsm, state, text) in finals:
+                hits.add(i)
+        got = bounded_put(ve.memo, key, (hits, fsm), 1024)
+    return got[0]
 
 
 def pattern_matches(pattern: str, s: str) -> bool:
@@ -199,7 +221,7 @@ class ObjInfo:
             for f in fsms:
                 st = _fsm_walk(f, f[3], head)
                 if st is not None:
-                    out |= ve.pattern_hits(f, st, not prefix)
+                    out |= _pattern_hits(ve, f, st, not prefix)
         return out
 
     def specials_with_prefix(self, prefix: bytes) -> list[bytes]:

@@ -540,11 +540,12 @@ class SchemaParser:
         """At a ``{``: can no guarded frame of the new object see an ordinary name?"""
         for cfg in state.cfgs:
             f = cfg.frame
-            if f[0] != "V" or LBRACE not in self.info.tinfo(f[1]).cands:
+            if f[0] != "V":
                 continue
-            if not self._marker(cfg)[1]:
+            ti = self.info.tinfo(f[1])
+            if LBRACE not in ti.cands or not self._marker(cfg)[1]:  # _marker needs an object node
                 continue
-            oi = self.info.tinfo(f[1]).obj
+            oi = ti.obj
             if cfg.capt or oi.min or oi.max is not None or oi.names_nodes or oi.generic_child() is not ANY:
                 return False
         return True
