@@ -8,6 +8,7 @@ the ``jsonschema`` package, so a wrong expectation fails loudly too.
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 
 import jsonschema
 import pytest
@@ -276,3 +277,25 @@ def test_repeated_additional_keys():
     # ... but one frame that can see them (a value schema) makes the repeat a rejection for all
     mixed = Harness({"oneOf": [{"required": ["a"]}, {"required": ["b"], "additionalProperties": {"type": "integer"}}]})
     assert mixed.accepts('{"a": 1, "x": "s"}') and not mixed.accepts('{"a": 1, "x": "s", "x": 1}')
+
+
+def test_huge_numbers_are_exact():
+    """Numbers past 28 digits or with huge exponents are compared and divided exactly (the
+    default decimal context rounds them to 28 digits, and raised on 1e9999999 % 0.1)."""
+    big = 123456789012345678901234567890123
+    h = Harness({"type": "array", "uniqueItems": True, "items": {"type": "integer"}})
+    assert h.accepts(f"[{big}, {big + 1}]") and not h.accepts(f"[{big}, {big}]")
+    h = Harness({"const": big})  # its spellings: exact digits, no float rounding
+    assert h.accepts(str(big)) and h.accepts(f"{big}.00") and not h.accepts("123456789012345678901234567900000")
+    assert not h.accepts("1.2345678901234569e+32")
+    h = Harness({"not": {"const": big}})
+    assert h.accepts(str(big + 1)) and not h.accepts(str(big))
+    h = Harness({"type": "number", "multipleOf": 0.3})
+    for text in ["3" * 40, "3" * 40 + "1", "-" + "6" * 35 + ".9", "1" * 33, "9" * 29 + ".6", "9" * 29 + ".5"]:
+        assert h.accepts(text) == ((Fraction(text) / Fraction("0.3")).denominator == 1), text
+    # a bounded multipleOf range is enumerated exactly (Decimal division would round)
+    lo = 10**40
+    h = Harness({"type": "number", "multipleOf": 0.3, "minimum": lo, "maximum": lo + 1})
+    for frac in ["", ".1", ".2", ".5", ".8", ".9"]:
+        text = str(lo) + frac
+        assert h.accepts(text) == ((Fraction(text) / Fraction("0.3")).denominator == 1), text

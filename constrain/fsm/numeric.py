@@ -184,10 +184,10 @@ def number_regex(lo: Decimal | None = None, lo_excl: bool = False, hi: Decimal |
             parts.append(p)
     if lo is None or lo < 0 or zero_ok:
         if hi is not None and hi < 0:
-            alo, alo_inc = -hi, not hi_excl
+            alo, alo_inc = hi.copy_negate(), not hi_excl
         else:
             alo, alo_inc = Decimal(0), zero_ok
-        ahi = None if lo is None else (-lo if lo < 0 else Decimal(0))
+        ahi = None if lo is None else (lo.copy_negate() if lo < 0 else Decimal(0))
         ahi_inc = True if lo is None or lo >= 0 else not lo_excl
         p = _nonneg(alo, alo_inc, ahi, ahi_inc, frac_digits)
         if p:
@@ -225,7 +225,7 @@ def literal_regex(v) -> str:
     d = Decimal(str(v)) if not isinstance(v, Decimal) else v
     alts = set()
     neg = d < 0
-    ip, fp = _split(abs(d))
+    ip, fp = _split(d.copy_abs())  # exact: abs() rounds to the context's 28 digits
     sign = "-" if neg else ""
     if fp:
         alts.add(f"{sign}{ip}\\.{fp}0*")
@@ -234,8 +234,9 @@ def literal_regex(v) -> str:
         if ip == 0:
             alts.add(f"-0(?:\\.0+)?")
     try:
-        rep = json.dumps(v if not isinstance(v, Decimal) else float(v))
-        if "e" in rep or "E" in rep:
+        f = float(v)
+        rep = json.dumps(f)
+        if ("e" in rep or "E" in rep) and Decimal(rep) == d:  # a spelling of this very number
             alts.add(rep.replace(".", "\\.").replace("+", "\\+"))
     except (TypeError, ValueError):
         pass

@@ -12,7 +12,7 @@ from ...fsm import ecma_regex as er
 from ...fsm.formats import CHECKED_FORMATS, FORMATS
 from ...fsm.numeric import literal_regex, number_regex
 from ...parsing.base import Terminal, bounded_put
-from .ir import ANY, FALSE, ArrC, Ctx, Group, Lazy, Node, Typed, Union, and_nodes, deref, jkey
+from .ir import ANY, FALSE, ArrC, Ctx, Group, Lazy, Node, Typed, Union, EXACT, and_nodes, canon_number, deref, is_multiple, jkey
 from .parser import ADDITIONAL, COLON, COMMA, FALSE_T, LBRACE, LBRACK, NULL, RBRACE, RBRACK, TRUE, WS, _decode_string, _num_key
 
 LEN_REGEX_LIMIT = 32  # longer maxLength is checked when the string ends (see package docs)
@@ -733,7 +733,7 @@ class Compiler:
             return False
         if n.integer and d != d.to_integral_value():
             return False
-        if any(d % m != 0 for m in n.multiples):
+        if not all(is_multiple(d, m) for m in n.multiples):
             return False
         return jkey(d) not in n.not_values
 
@@ -748,7 +748,7 @@ class Compiler:
         frac = (-1 if n.lexical_int else 0) if n.integer else None
         runtime_mult = []
         for m in n.multiples:
-            m = m.normalize()
+            m = canon_number(m)
             exp = m.as_tuple().exponent
             d = max(0, -exp)
             frac = d if frac is None else min(frac, d)
@@ -776,7 +776,7 @@ class Compiler:
             if k is None:
                 return False, None
             d = k[1]
-            if any(d % m != 0 for m in mult) or k in notv:
+            if not all(is_multiple(d, m) for m in mult) or k in notv:
                 return False, None
             return True, k
 
@@ -788,12 +788,12 @@ class Compiler:
         if (hi - lo) / step > ENUM_RANGE_LIMIT:
             return None
         import math
+        from fractions import Fraction
 
-        k = math.ceil(lo / step)
+        k = math.ceil(Fraction(lo) / Fraction(step))  # exact: Decimal division rounds
         out = []
-        while k * step <= hi:
-            v = k * step
-            if all(v % m == 0 for m in mults) and not (n.lo_excl and v == lo) and not (n.hi_excl and v == hi) \
+        while (v := EXACT.multiply(Decimal(k), step)) <= hi:
+            if all(is_multiple(v, m) for m in mults) and not (n.lo_excl and v == lo) and not (n.hi_excl and v == hi) \
                     and (not n.integer or v == v.to_integral_value()):
                 out.append(v)
             k += 1

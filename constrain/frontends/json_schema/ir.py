@@ -16,7 +16,7 @@ A node denotes a set of JSON values:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from typing import Any
 
 from ...errors import SchemaError
@@ -159,6 +159,32 @@ def deref(n: Node) -> Node:
 # ----------------------------------------------------------------------------- JSON value keys
 
 
+# Numbers are compared and divided exactly: the default context rounds to 28 digits (so two
+# different 30-digit numbers would be one enum value) and overflows past 1e999999 (a crash).
+EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+
+def canon_number(d: Decimal) -> Decimal:
+    """``d`` without trailing zeros, exactly (``-0`` is ``0``)."""
+    return d.normalize(EXACT) if d else Decimal(0)
+
+
+def is_multiple(d: Decimal, m: Decimal) -> bool:
+    """Is ``d`` an integer multiple of ``m`` (> 0)? Exact at any size and exponent: with
+    ``d = c1·10^e1`` and ``m = c2·10^e2`` it is integer arithmetic on the coefficients."""
+    if not d:
+        return True
+    _, dig1, e1 = d.as_tuple()
+    _, dig2, e2 = m.as_tuple()
+    c1, c2 = int("".join(map(str, dig1))), int("".join(map(str, dig2)))
+    e = e1 - e2
+    if e >= 0:
+        return c1 % c2 * pow(10, e, c2) % c2 == 0
+    if -e > len(dig1):  # 0 < c1 < 10^-e <= c2·10^-e
+        return False
+    return c1 % (c2 * 10 ** -e) == 0
+
+
 def jkey(v):
     """Equality key of a JSON value under JSON Schema semantics (1 == 1.0, True != 1)."""
     if v is None:
@@ -167,7 +193,7 @@ def jkey(v):
         return ("b", v)
     if isinstance(v, (int, float, Decimal)):
         d = Decimal(str(v)) if isinstance(v, float) else Decimal(v)
-        return ("n", d.normalize() if d else Decimal(0))
+        return ("n", canon_number(d))
     if isinstance(v, str):
         return ("s", v)
     if isinstance(v, list):

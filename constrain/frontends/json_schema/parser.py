@@ -25,7 +25,7 @@ from decimal import Decimal, InvalidOperation
 
 from ...errors import CompileBudgetError
 from ...parsing.base import CACHE_LIMIT, bounded_put
-from .ir import ANY, FALSE, Group, Lazy, Typed, Union, deref
+from .ir import ANY, FALSE, Group, Lazy, Typed, Union, canon_number, deref
 
 class _Additional:
     """Stands for the name of an additional property in positive contexts (see ``marker_ok``)."""
@@ -151,7 +151,7 @@ def _num_key(lexeme: bytes):
         d = Decimal(lexeme.decode())
     except (InvalidOperation, UnicodeDecodeError):
         return None
-    return ("n", d.normalize() if d else Decimal(0))
+    return ("n", canon_number(d))
 
 
 class SchemaParser:
