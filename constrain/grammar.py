@@ -515,8 +515,10 @@ class CompiledGrammar:
             else:
                 self._tail_cache.move_to_end(key)
             return got[0]
+        # the entry holds g (merged groups can be evicted), so its id stays its own
         return self._by_reads(self._tail_cache, self._tail_ks, id(g), p,
-                              lambda: SparseBits.compact(self._tails_now(p, g)), self.options.tail_cache_size)
+                              lambda: (SparseBits.compact(self._tails_now(p, g)), g),
+                              self.options.tail_cache_size)[0]
 
     def _tails_now(self, p: Hashable, g: ExitGroup) -> np.ndarray:
         ti = self.lexer.tail_info(g, self.fresh_uid(p))

@@ -351,3 +351,126 @@ def test_parser_tables_cleared_between_feeds_keep_masks(llama3, llama3_hf, monke
     (a, _), (b, small) = runs
     assert small <= 40 + 200 and len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
     assert len(a) < len(ids)  # the null item is refused
+
+
+# Read tracking: the same local context at other depths / in other array items / under groups.
+_O = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}}
+TRACKED = [
+    # array items share masks, but the item count (maxItems) is read at each item's end
+    ({"type": "array", "maxItems": 3, "items": {"type": "object", "required": ["a"], "additionalProperties": False,
+      "properties": {"a": {"type": "integer"}, "b": {"type": "string", "maxLength": 3}}}},
+     ['[{"a": 1, "b": "x"}, {"a": 2}, {"a": 3, "b": "yz"}]', '[{"a": 1, "b": "xy"}, {"a": 2}, {"a": 3, "b": "xy"}]'],
+     ['[{"a": 1}, {"a": 2}, {"a": 3}, {"a": 4}]', '[{"a": 1, "b": "wxyz"}]']),
+    # recursion: the same node at several depths
+    ({"$defs": {"n": {"type": "object", "additionalProperties": False, "properties": {
+        "v": {"type": "integer"}, "kids": {"type": "array", "maxItems": 2, "items": {"$ref": "#/$defs/n"}}}}},
+      "$ref": "#/$defs/n"},
+     ['{"v": 1, "kids": [{"v": 2, "kids": [{"v": 3}, {"kids": []}]}, {"v": 4}]}'],
+     ['{"v": 1, "kids": [{"v": 2, "kids": [{"v": 3}, {"v": 5}, {"v": 6}]}]}', '{"kids": [{"w": 1}]}']),
+    # one node in and out of a oneOf (property order is free only under the group) and a not
+    ({"$defs": {"o": _O}, "type": "object", "properties": {
+        "plain": {"$ref": "#/$defs/o"},
+        "one": {"oneOf": [{"$ref": "#/$defs/o"},
+                          {"type": "object", "properties": {"a": {"type": "integer", "minimum": 0}}}]},
+        "neg": {"type": "object", "properties": {"o": {"$ref": "#/$defs/o"}}, "not": {"required": ["x"]}}}},
+     ['{"plain": {"a": 1, "b": 2}, "one": {"b": 1, "a": -1}, "neg": {"o": {"b": 2}}}'],
+     ['{"plain": {"a": 1}, "one": {"a": 1}}', '{"neg": {"x": 1}}', '{"one": {"b": 1, "a": 3}}']),
+    # uniqueItems records item values: the same object inside and outside the array
+    ({"$defs": {"o": _O}, "type": "object", "properties": {
+        "x": {"$ref": "#/$defs/o"}, "u": {"type": "array", "uniqueItems": True, "items": {"$ref": "#/$defs/o"}}}},
+     ['{"x": {"a": 1}, "u": [{"a": 1}, {"a": 2}, {"b": 1}]}'],
+     ['{"x": {"a": 1}, "u": [{"a": 1}, {"a": 1}]}', '{"u": [{"a": 1, "b": 2}, {"a": 1, "b": 2}]}']),
+    # uniqueItems over literals: an item already taken is read from the array frame
+    ({"type": "array", "uniqueItems": True, "items": {"enum": [1, "a", True, None]}},
+     ['[true, null, 1]', '[1, true, "a", null]'], ['[true, null, true]', '[null, null]']),
+    # a contains count decided where an item ends (the pop to the array frame is a read)
+    ({"type": "array", "items": {"type": "object"}, "contains": {"required": ["c"]}, "maxContains": 1},
+     ['[{"d": 1}, {"c": 1}, {"d": 2}]'],
+     ['[{"c": 1}, {"d": 1}, {"c": 2}]', '[{"d": 1}]']),
+    # allOf and anyOf branches: several configurations at one boundary
+    ({"type": "array", "items": {"allOf": [{"type": "object", "properties": {"k": {"enum": [1, 2, 3]}}},
+                                          {"anyOf": [{"type": "object", "properties": {"k": {"maximum": 2}}},
+                                                     {"type": "object", "required": ["z"]}]}]}},
+     ['[{"k": 1}, {"k": 3, "z": 0}, {"k": 2, "z": {"k": 9}}]'],
+     ['[{"k": 3}]', '[{"k": 1}, {"k": 4}]']),
+]
+
+
+@pytest.mark.parametrize("schema,good,bad", TRACKED)
+def test_read_tracking_masks_equal_whole_state_masks(llama3, llama3_hf, schema, good, bad):
+    """Masks cached by the part of the parser state their computation read (read tracking)
+    equal masks cached by the whole state, along the texts and random walks; the texts are
+    decided right; and tracking does share masks (more cache hits)."""
+    tracked = constrain.compile_json_schema(schema, llama3)
+    whole = constrain.compile_json_schema(schema, llama3)
+    assert tracked._tracker is not None
+    whole._tracker = None
+    validator = jsonschema.Draft202012Validator(schema)
+
+    def masks(g, ids):
+        m, mask, out = g.matcher(), llama3.allocate_bitmask(), []
+        for t in ids:
+            m.fill_bitmask(mask)
+            out.append(mask.copy())
+            if not _bit(mask, t) or not m.advance(t):
+                return out, False
+        m.fill_bitmask(mask)
+        out.append(mask.copy())
+        return out, m.is_accepting()
+
+    texts = good + bad  # and their compact forms (other tokens)
+    texts += [json.dumps(json.loads(t), separators=(",", ":")) for t in texts]
+    streams = [(t, llama3_hf.encode(t, add_special_tokens=False)) for t in texts]
+    rng = random.Random(0)
+    for _ in range(20):
+        m, mask, ids = tracked.matcher(), llama3.allocate_bitmask(), []
+        for _ in range(40):
+            m.fill_bitmask(mask)
+            allowed = [t for t in llama3.bitmask_to_ids(mask).tolist() if t not in tracked.stop_ids]
+            if not allowed:
+                break
+            ids.append(rng.choice(allowed))
+            assert m.advance(ids[-1])
+        streams.append((None, ids))
+    for text, ids in streams:
+        a, acc_a = masks(tracked, ids)
+        b, acc_b = masks(whole, ids)
+        assert len(a) == len(b), text
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert np.array_equal(x, y), (text, i, llama3_hf.decode(ids[:i]))
+        assert acc_a == acc_b
+        if text is not None:
+            assert acc_a == validator.is_valid(json.loads(text)) == (texts.index(text) % len(good + bad) < len(good)), text
+    assert tracked.stats["mask_hits"] > whole.stats["mask_hits"]
+
+
+def test_read_tracking_signatures(llama3):
+    """Parser level: two array items at the same local context have equal signatures (they
+    share masks); one object node in and out of a oneOf never does, at any depth read (under
+    the group the property order is free, so the same frames behave differently)."""
+    schema = {"$defs": {"o": _O}, "type": "object", "properties": {
+        "plain": {"$ref": "#/$defs/o"}, "arr": {"type": "array", "items": {"$ref": "#/$defs/o"}},
+        "one": {"oneOf": [{"$ref": "#/$defs/o"}, {"type": "object", "properties": {"b": {"type": "string"}}}]}}}
+    g = constrain.compile_json_schema(schema, llama3)
+    parser = g.parser
+
+    def state(text: str):
+        m = g.matcher()
+        assert m.advance_bytes(text.encode()), text
+        return m.state[0]
+
+    first, second = state('{"arr": [{"a": 1, "'), state('{"arr": [{"a": 3}, {"a": 1, "')
+    assert first is not second
+    assert parser.signature(first, 1) == parser.signature(second, 1)
+    assert parser.signature(first, 2) != parser.signature(second, 2)  # the array frames differ
+    plain, one = state('{"plain": {"b": 1, "'), state('{"one": {"b": 1, "')
+    assert len(one.cfgs) == 1 and next(iter(one.cfgs)).groups  # the string branch died on b
+    assert next(iter(plain.cfgs)).frame == next(iter(one.cfgs)).frame
+    depth = max(next(iter(s.cfgs)).depth for s in (plain, one)) + 2
+    for k in range(1, depth):
+        assert parser.signature(plain, k) != parser.signature(one, k), k
+    # and the masks differ: "a" after "b" only where the order is free
+    a_key = [t for t in range(llama3.vocab_size) if llama3.token_bytes[t] == b'a"']
+    mp, mo = g.matcher(), g.matcher()
+    assert mp.advance_bytes(b'{"plain": {"b": 1, "') and mo.advance_bytes(b'{"one": {"b": 1, "')
+    assert not any(_bit(g.mask(mp.state), t) for t in a_key) and all(_bit(g.mask(mo.state), t) for t in a_key)

@@ -51,12 +51,20 @@ def _negative(group_kind: str, branch: int) -> bool:
             or (group_kind == "if" and branch == 0) or (group_kind == "contains" and branch >= 1))
 
 
+_NO_READ = 1 << 60
+
+
 class Cfg:
-    __slots__ = ("frame", "parent", "depth", "cands", "lcands", "groups", "neg", "capt", "__weakref__")
+    __slots__ = ("frame", "parent", "depth", "cands", "lcands", "groups", "neg", "capt", "fdepth",
+                 "__weakref__")
 
     def __init__(self, frame, parent):
         self.frame, self.parent = frame, parent
         self.depth = 0 if parent is None else parent.depth + 1
+        # the lowest depth whose frame shapes this configuration's inherited fields (groups,
+        # neg, capt, and the guarded test of marker_ok): a branch's group frame, a capturing
+        # array frame; _NO_READ if none (see SchemaParser.signature)
+        self.fdepth = _NO_READ if parent is None else parent.fdepth
         self.cands = None
         self.lcands = None
         # the combinator groups this configuration belongs to: ((group cfg, branch index), ...)
@@ -70,6 +78,9 @@ class Cfg:
         if frame[0] == "B":
             self.groups = self.groups + ((parent, frame[1]),)
             self.neg = self.neg or _negative(parent.frame[1].kind, frame[1])
+            self.fdepth = min(self.fdepth, parent.depth)
+        elif frame[0] == "A" and frame[2] == 3 and frame[5] is not None:
+            self.fdepth = min(self.fdepth, self.depth)
 
     def __repr__(self):
         out, c = [], self
@@ -82,10 +93,15 @@ class Cfg:
 
 class PState:
     __slots__ = ("cfgs", "start", "cands", "lex_cands", "accept", "grouped", "takes", "vkinds", "capt",
-                 "__weakref__")
+                 "top", "sigs", "__weakref__")
 
     def __init__(self, cfgs, start):
         self.cfgs, self.start = cfgs, start
+        # the lowest depth any question about this state alone reads: every configuration's
+        # top frame and what shapes its inherited fields (see SchemaParser.signature)
+        # (states with very many configurations are keyed whole: a signature would cost more)
+        self.top = min((min(c.depth, c.fdepth) for c in cfgs), default=0) if len(cfgs) <= 256 else 0
+        self.sigs: dict = {}
         self.vkinds: dict | None = None  # terms -> value dependence (see SchemaParser.feed_values_prefix)
         self.cands = None
         self.lex_cands = None
@@ -171,6 +187,8 @@ class SchemaParser:
         self._mok: dict = {}
         self._dup = False
         self._blind = False
+        self._low = _NO_READ  # read tracking (see signature)
+        self._frames: list[int] = []
         bottom = self.mk(("ROOT",), None)
         self._start = self.state(frozenset(prune(self.expand(root, bottom))), True)
 
@@ -219,15 +237,86 @@ class SchemaParser:
         if len(out) > self.max_configs:
             raise CompileBudgetError(f"JSON schema expands to more than {self.max_configs} alternatives")
 
+    # ------------------------------------------------------------ read tracking
+    # The engine caches masks and tails by the part of the parser state their computation
+    # read (see CompiledGrammar.mask), as for the LALR parser. Reads are depths in the
+    # configuration stacks: any question about a state reads down to ``state.top`` (each
+    # configuration's top frame and the frames that shape its inherited fields); a feed that
+    # pops reads the frame it pops to. ``k`` counts the cells read from ``state.top`` down.
+    # A value inside an array item, or a nested object, then shares its masks with every
+    # other item and every other place its schema occurs at the same local context, instead
+    # of recomputing them for each new stack below (an array frame's index differs per item).
+
+    def track_push(self) -> None:
+        self._frames.append(self._low)
+        self._low = _NO_READ
+
+    def track_pop(self, state) -> int:
+        """End a tracked computation on ``state``: how many cells (from ``state.top``) it read."""
+        low = min(self._low, state.top)
+        self._low = min(self._frames.pop(), low)
+        return state.top - low + 1
+
+    def track_note(self, state, k: int) -> None:
+        """Record that the top ``k`` cells of ``state`` were relied on (a cache hit)."""
+        d = state.top - k + 1
+        if d < self._low:
+            self._low = d
+
+    def _read(self, state) -> None:
+        if state.top < self._low:
+            self._low = state.top
+
+    def signature(self, state, k: int):
+        """What a computation that read ``k`` cells of ``state`` can depend on: the frames at
+        depths >= ``state.top - k + 1`` (the boundary), arranged as in the state.
+
+        Every inherited field of those frames comes from frames at or above the boundary (that
+        is what ``top`` ensures), and nothing here depends on absolute depths. With several
+        configurations, the chains are grouped by their boundary object: which ones share a
+        cell decides which share a combinator group. The whole state is its own signature
+        when the read reaches the bottom."""
+        got = state.sigs.get(k)
+        if got is not None:
+            return got
+        bound = state.top - k + 1
+        if bound <= 0:
+            return state
+        cfgs = state.cfgs
+        if len(cfgs) == 1:
+            (c,) = cfgs
+            out = []
+            while c.depth >= bound:
+                out.append(c.frame)
+                c = c.parent
+            got = (state.start, tuple(out))
+        else:
+            by: dict = {}
+            for c in cfgs:
+                out = []
+                while c.depth > bound:
+                    out.append(c.frame)
+                    c = c.parent
+                by.setdefault(c, []).append(tuple(out))
+            elems: dict = {}
+            for b, chains in by.items():
+                e = (b.frame, frozenset(chains))
+                elems[e] = elems.get(e, 0) + 1
+            got = (state.start, frozenset(elems.items()))
+        state.sigs[k] = got
+        return got
+
     # ------------------------------------------------------------ protocol
     def start(self):
         return self._start
 
     def accepts_end(self, state) -> bool:
+        self._read(state)
         return state.accept
 
     def exact_candidates(self, state) -> frozenset:
         """The terminals some configuration can take next (value checks aside)."""
+        self._read(state)
         c = state.cands
         if c is None:
             acc = set()
@@ -241,6 +330,7 @@ class SchemaParser:
     def candidates(self, state) -> frozenset:
         """The lexer's candidates (see :meth:`cfg_lex_cands`); ``feed`` with ``lexeme=None``
         answers from the exact ones (:meth:`exact_candidates`)."""
+        self._read(state)
         c = state.lex_cands
         if c is None:
             acc: set = set()
@@ -289,6 +379,7 @@ class SchemaParser:
 
     def feed(self, state, terms, lexeme):
         self._trim()
+        self._read(state)
         if state.start and terms[0] == WS:
             return self.state(state.cfgs, False)
         if lexeme is None:
@@ -336,6 +427,7 @@ class SchemaParser:
         allowed, since ordinary additional names lead to the same state, see ``marker_ok``).
         Values with the same signature give the same state, so ``feed`` runs once per
         signature: a key or string position with hundreds of closing tokens costs a few feeds."""
+        self._read(state)
         if self._values_apart(state, terms):
             return [self.feed(state, terms, v) for v in values]
         kinds = []
@@ -398,6 +490,7 @@ class SchemaParser:
         then the values that may be special (``ObjInfo.special_positions``: known names by
         bisection, patterns by DFA state), each fed on its own. Otherwise None (ask
         ``feed_values``)."""
+        self._read(state)
         kinds = state.vkinds.get(terms, _UNSET) if state.vkinds is not None else _UNSET
         if kinds is _UNSET:
             kinds = self._value_kinds(state, terms)
@@ -460,6 +553,7 @@ class SchemaParser:
 
     def joint(self, state) -> bool:
         """Must the engine ask :meth:`feasible` about whole sets of live terminals here?"""
+        self._read(state)
         return state.grouped
 
     def feasible(self, state, terms) -> bool:
@@ -468,6 +562,7 @@ class SchemaParser:
         are the takers (different branches may take the same lexeme by different terminals:
         one's key literal, another's additional-key string); groups left without their
         value-carrying branch die (:func:`prune`)."""
+        self._read(state)
         key = ("joint", terms)
         got = state.takes.get(key)
         if got is None:
@@ -699,6 +794,8 @@ class SchemaParser:
     def drain(self, pending, out, comps):
         while pending:
             parent, tag = pending.pop()
+            if parent.depth < self._low:  # a pop reads the frame below
+                self._low = parent.depth
             f = parent.frame
             k = f[0]
             if k == "O":
