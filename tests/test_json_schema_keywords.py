@@ -288,6 +288,8 @@ def test_huge_numbers_are_exact():
     h = Harness({"const": big})  # its spellings: exact digits, no float rounding
     assert h.accepts(str(big)) and h.accepts(f"{big}.00") and not h.accepts("123456789012345678901234567900000")
     assert not h.accepts("1.2345678901234569e+32")
+    h = Harness({"const": 10**400})  # no float holds it: only its exact digits
+    assert h.accepts("1" + "0" * 400) and not h.accepts("1" + "0" * 399)
     h = Harness({"not": {"const": big}})
     assert h.accepts(str(big + 1)) and not h.accepts(str(big))
     h = Harness({"type": "number", "multipleOf": 0.3})

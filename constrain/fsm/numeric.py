@@ -238,6 +238,6 @@ def literal_regex(v) -> str:
         rep = json.dumps(f)
         if ("e" in rep or "E" in rep) and Decimal(rep) == d:  # a spelling of this very number
             alts.add(rep.replace(".", "\\.").replace("+", "\\+"))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # no float spells it (past 1.8e308)
         pass
     return "|".join(sorted(alts))
