@@ -34,6 +34,37 @@ def _bit(mask, t) -> int:
     return int((mask[t >> 5] >> np.uint32(t & 31)) & np.uint32(1))
 
 
+def _masks_along(g, tok, ids):
+    """The masks before each token of ``ids`` and after the last (stopping at the first refused
+    token), and whether the whole stream was taken and ends accepting."""
+    m, mask, out = g.matcher(), tok.allocate_bitmask(), []
+    for t in ids:
+        m.fill_bitmask(mask)
+        out.append(mask.copy())
+        if not _bit(mask, t) or not m.advance(t):
+            return out, False
+    m.fill_bitmask(mask)
+    out.append(mask.copy())
+    return out, m.is_accepting()
+
+
+def _walks(g, tok, n: int, steps: int, seed: int = 0) -> list[list[int]]:
+    """``n`` random walks of up to ``steps`` tokens drawn uniformly from ``g``'s masks (no stop)."""
+    rng, out = random.Random(seed), []
+    for _ in range(n):
+        m, mask, ids = g.matcher(), tok.allocate_bitmask(), []
+        for _ in range(steps):
+            m.fill_bitmask(mask)
+            allowed = [t for t in tok.bitmask_to_ids(mask).tolist() if t not in g.stop_ids]
+            if not allowed:
+                break
+            ids.append(rng.choice(allowed))
+            assert m.advance(ids[-1])
+        out.append(ids)
+    return out
+
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("schema,good,bad", SCHEMAS)
 def test_instances_token_by_token(llama3, llama3_hf, schema, good, bad):
@@ -262,32 +293,11 @@ def test_prefixed_value_feeds_match_one_by_one(llama3, llama3_hf, schema, good, 
     slow._fvp = None
     validator = jsonschema.Draft202012Validator(schema)
 
-    def masks(g, ids):
-        m, mask, out = g.matcher(), llama3.allocate_bitmask(), []
-        for t in ids:
-            m.fill_bitmask(mask)
-            out.append(mask.copy())
-            if not _bit(mask, t) or not m.advance(t):
-                return out, False
-        m.fill_bitmask(mask)
-        out.append(mask.copy())
-        return out, m.is_accepting()
-
     streams = [(t, llama3_hf.encode(t, add_special_tokens=False)) for t in good + bad]
-    rng = random.Random(0)
-    for _ in range(30):
-        m, mask, ids = fast.matcher(), llama3.allocate_bitmask(), []
-        for _ in range(24):
-            m.fill_bitmask(mask)
-            allowed = [t for t in llama3.bitmask_to_ids(mask).tolist() if t not in fast.stop_ids]
-            if not allowed:
-                break
-            ids.append(rng.choice(allowed))
-            assert m.advance(ids[-1])
-        streams.append((None, ids))
+    streams += [(None, ids) for ids in _walks(fast, llama3, 30, 24)]
     for text, ids in streams:
-        a, acc_a = masks(fast, ids)
-        b, acc_b = masks(slow, ids)
+        a, acc_a = _masks_along(fast, llama3, ids)
+        b, acc_b = _masks_along(slow, llama3, ids)
         assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b)), text
         assert acc_a == acc_b
         if text is not None:
@@ -407,34 +417,13 @@ def test_read_tracking_masks_equal_whole_state_masks(llama3, llama3_hf, schema, 
     whole._tracker = None
     validator = jsonschema.Draft202012Validator(schema)
 
-    def masks(g, ids):
-        m, mask, out = g.matcher(), llama3.allocate_bitmask(), []
-        for t in ids:
-            m.fill_bitmask(mask)
-            out.append(mask.copy())
-            if not _bit(mask, t) or not m.advance(t):
-                return out, False
-        m.fill_bitmask(mask)
-        out.append(mask.copy())
-        return out, m.is_accepting()
-
     texts = good + bad  # and their compact forms (other tokens)
     texts += [json.dumps(json.loads(t), separators=(",", ":")) for t in texts]
     streams = [(t, llama3_hf.encode(t, add_special_tokens=False)) for t in texts]
-    rng = random.Random(0)
-    for _ in range(20):
-        m, mask, ids = tracked.matcher(), llama3.allocate_bitmask(), []
-        for _ in range(40):
-            m.fill_bitmask(mask)
-            allowed = [t for t in llama3.bitmask_to_ids(mask).tolist() if t not in tracked.stop_ids]
-            if not allowed:
-                break
-            ids.append(rng.choice(allowed))
-            assert m.advance(ids[-1])
-        streams.append((None, ids))
+    streams += [(None, ids) for ids in _walks(tracked, llama3, 20, 40)]
     for text, ids in streams:
-        a, acc_a = masks(tracked, ids)
-        b, acc_b = masks(whole, ids)
+        a, acc_a = _masks_along(tracked, llama3, ids)
+        b, acc_b = _masks_along(whole, llama3, ids)
         assert len(a) == len(b), text
         for i, (x, y) in enumerate(zip(a, b)):
             assert np.array_equal(x, y), (text, i, llama3_hf.decode(ids[:i]))
