@@ -51,11 +51,12 @@ from .errors import CompileBudgetError, GrammarError
 from .fsm.bytedfa import ByteDFA, literal_to_dfa, literals_to_dfa, regex_to_dfa
 from .lexer import ExitGroup, Lexer
 from .parsing.base import GrammarSpec, bounded_put
-from .store.charbounds import CharBounds, count_chars, string_state
+from .store.charbounds import CharBounds, count_chars, string_state_fast
 from .store.maskstore import SparseBits, or_into
 from .tokenizer import TokenizerInfo
 
 State = tuple  # (pstate, uid, started, acc, pending, lexeme)
+_UNSET = object()
 TERMINATED = ("<terminated>",)
 
 
@@ -178,6 +179,9 @@ class CompiledGrammar:
         self.value_terminals = frozenset(getattr(self.parser, "value_terminals", frozenset()))
         # bounded strings need their lexeme tracked, like the terminals the parser inspects
         self._max_chars = [t.max_chars for t in spec.terminals]
+        self._len_bounds = [t.len_bounds for t in spec.terminals]
+        self._len_only = getattr(self.parser, "len_only", None) if any(self._len_bounds) else None
+        self._len_uids: dict[int, Any] = {}
         self.value_terminals |= {i for i, c in enumerate(self._max_chars) if c is not None}
         self._all_tokens = np.full(tok.mask_words, 0xFFFFFFFF, dtype=np.uint32)
         self.lexer = Lexer(spec.terminals, dfas, spec.ignore, self.value_terminals, tok)
@@ -335,18 +339,51 @@ class CompiledGrammar:
         if state is TERMINATED:
             return self.stop_bits
         cache, tr = self._masks, self._tracker
+        tag = self._mask_tag(state)
         if tr is None:
-            m = cache.get(state)
+            key = (state[0], tag)
+            m = cache.get(key)
             if m is not None:
                 self.stats["mask_hits"] += 1
-                cache.move_to_end(state)
+                cache.move_to_end(key)
                 return m
             self.stats["mask_misses"] += 1
             m = self._full_mask(state)
-            self._remember(state, m)
+            self._remember(key, m)
             return m
-        return self._by_reads(self._masks, self._ks, state[1:], state[0],
+        return self._by_reads(self._masks, self._ks, tag, state[0],
                               lambda: self._full_mask(state), self.options.mask_cache_size, count=True)
+
+    def _mask_tag(self, state: State) -> tuple:
+        """The lexer part of a mask's cache key: ``state[1:]``, except inside an open string whose
+        value matters only through its length (``Terminal.len_bounds``, and the parser's
+        ``len_only`` says nothing else reads it here). The lexeme is then replaced by its
+        character-count class (:meth:`CharBounds.length_class`), so a ``maxLength`` string
+        costs one mask per class, shared across strings, instead of one per lexeme."""
+        lex = state[5]
+        if not lex or self._len_only is None or state[3] is not None:
+            return state[1:]
+        uid = state[1]
+        got = self._len_uids.get(uid, _UNSET)
+        if got is _UNSET:
+            got = bounded_put(self._len_uids, uid, self._len_union(uid), 65536)
+        if got is None or not self._len_only(state[0], got[0]):
+            return state[1:]
+        n, esc = string_state_fast(lex[1:])
+        if esc >= 2:
+            return state[1:]
+        cb = CharBounds.for_tokenizer(self.tok)
+        return (uid, state[2], None, state[4], ("len", esc) + tuple(cb.length_class(n, lo, hi) for lo, hi in got[1]))
+
+    def _len_union(self, uid: int):
+        """(value terminals, their distinct length bounds) of an open-string union state whose
+        every value terminal has ``len_bounds``; None otherwise."""
+        if self.lexer.union_accepting[uid]:
+            return None
+        vt = tuple(t for t, _ in self.lexer.unions[uid] if t in self.value_terminals)
+        if not vt or any(self._len_bounds[t] is None for t in vt):
+            return None
+        return vt, tuple(sorted({self._len_bounds[t] for t in vt}, key=repr))
 
     def _by_reads(self, cache: OrderedDict, index: dict, tag, p, compute, limit: int, count: bool = False):
         """Look up or compute a result that depends on ``tag`` and the stack cells of ``p`` it reads.
@@ -456,7 +493,7 @@ class CompiledGrammar:
         cb = CharBounds.for_tokenizer(self.tok)
         if not started:  # the token opens the string: its first byte is the quote
             return cb.at_most(limit + 1)
-        n, esc = string_state(lex[1:])
+        n, esc = string_state_fast(lex[1:])
         if esc >= 2:  # inside \uXXXX (never generated here): no cap
             return self._all_tokens
         return cb.at_most(limit - n, esc == 1)

@@ -439,6 +439,7 @@ def test_read_tracking_signatures(llama3):
     the group the property order is free, so the same frames behave differently)."""
     schema = {"$defs": {"o": _O}, "type": "object", "properties": {
         "plain": {"$ref": "#/$defs/o"}, "arr": {"type": "array", "items": {"$ref": "#/$defs/o"}},
+        "barr": {"type": "array", "maxItems": 4, "items": {"$ref": "#/$defs/o"}},
         "one": {"oneOf": [{"$ref": "#/$defs/o"}, {"type": "object", "properties": {"b": {"type": "string"}}}]}}}
     g = constrain.compile_json_schema(schema, llama3)
     parser = g.parser
@@ -448,10 +449,12 @@ def test_read_tracking_signatures(llama3):
         assert m.advance_bytes(text.encode()), text
         return m.state[0]
 
-    first, second = state('{"arr": [{"a": 1, "'), state('{"arr": [{"a": 3}, {"a": 1, "')
+    # no item bounds: the item index stops counting, so two items are the same state
+    assert state('{"arr": [{"a": 1, "') is state('{"arr": [{"a": 3}, {"a": 1, "')
+    first, second = state('{"barr": [{"a": 1, "'), state('{"barr": [{"a": 3}, {"a": 1, "')
     assert first is not second
     assert parser.signature(first, 1) == parser.signature(second, 1)
-    assert parser.signature(first, 2) != parser.signature(second, 2)  # the array frames differ
+    assert parser.signature(first, 2) != parser.signature(second, 2)  # maxItems: the indices differ
     plain, one = state('{"plain": {"b": 1, "'), state('{"one": {"b": 1, "')
     assert len(one.cfgs) == 1 and next(iter(one.cfgs)).groups  # the string branch died on b
     assert next(iter(plain.cfgs)).frame == next(iter(one.cfgs)).frame
@@ -463,3 +466,61 @@ def test_read_tracking_signatures(llama3):
     mp, mo = g.matcher(), g.matcher()
     assert mp.advance_bytes(b'{"plain": {"b": 1, "') and mo.advance_bytes(b'{"one": {"b": 1, "')
     assert not any(_bit(g.mask(mp.state), t) for t in a_key) and all(_bit(g.mask(mo.state), t) for t in a_key)
+
+
+LENGTH_KEYED = [
+    # maxLength past the regex limit (a length check); minLength past it too; array items share
+    ({"type": "object", "properties": {
+        "a": {"type": "string", "maxLength": 40},
+        "b": {"type": ["string", "null"], "minLength": 34, "maxLength": 45},
+        "c": {"type": "array", "items": {"type": "string", "maxLength": 36}}}},
+     ['{"a": "abcdefghij klmnopqrst uvwxyz abcdefghij", "c": ["abcdefgh", "zyxwvuts"]}',
+      '{"b": "' + "x" * 33 + '"}', '{"b": "' + "yz" * 20 + '", "c": ["' + "q" * 36 + '"]}',
+      '{"a": "' + "a\\n" * 20 + '", "c": ["' + "é" * 37 + '"]}']),
+    # a pattern in the regex plus a length check
+    ({"type": "string", "pattern": "^[a-z ]*$", "maxLength": 50}, ['"' + "ab " * 17 + '"']),
+    # uniqueItems records the strings, and propertyNames reads keys: lexemes stay in the key
+    ({"type": "array", "uniqueItems": True, "items": {"type": "string", "maxLength": 40}},
+     ['["abc", "abd"]', '["abc", "abc"]', '["abc", "abd", "abc"]', '["' + "x" * 40 + '", "' + "x" * 39 + '"]']),
+    ({"type": "object", "propertyNames": {"maxLength": 40}, "additionalProperties": {"type": "string", "maxLength": 40}},
+     ['{"' + "k" * 40 + '": "v", "' + "k" * 41 + '": "w"}']),
+]
+
+
+@pytest.mark.parametrize("schema,texts", LENGTH_KEYED)
+def test_length_keyed_masks_equal_lexeme_keyed_masks(llama3, llama3_hf, schema, texts):
+    """Inside a string whose value matters only through its length, masks are cached by the
+    character-count class (``CompiledGrammar._mask_tag``); they equal masks cached by the
+    lexeme along texts (near the bounds too) and random walks, and the texts are decided right."""
+    by_len = constrain.compile_json_schema(schema, llama3)
+    by_lex = constrain.compile_json_schema(schema, llama3)
+    by_lex._len_only = None
+    validator = jsonschema.Draft202012Validator(schema)
+    streams = [(t, llama3_hf.encode(t, add_special_tokens=False)) for t in texts]
+    streams += [(None, ids) for ids in _walks(by_len, llama3, 25, 60, seed=3)]
+    for text, ids in streams:
+        a, acc_a = _masks_along(by_len, llama3, ids)
+        b, acc_b = _masks_along(by_lex, llama3, ids)
+        assert len(a) == len(b), text
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert np.array_equal(x, y), (text, i, llama3_hf.decode(ids[:i]))
+        assert acc_a == acc_b
+        if text is not None:
+            assert acc_a == validator.is_valid(json.loads(text)), text
+
+
+def test_length_keyed_masks_are_shared(llama3, llama3_hf):
+    """Two array items of equal length share their in-string masks (by lexeme they do not);
+    a string under uniqueItems never does (its value is recorded)."""
+    schema = {"type": "array", "items": {"type": "string", "maxLength": 100}}
+    text = '["a", "the cat sat on the mat", "the dog ran to the car"]'
+    ids = llama3_hf.encode(text, add_special_tokens=False)
+    by_len = constrain.compile_json_schema(schema, llama3)
+    by_lex = constrain.compile_json_schema(schema, llama3)
+    by_lex._len_only = None
+    assert _masks_along(by_len, llama3, ids)[1] and _masks_along(by_lex, llama3, ids)[1]
+    assert by_len.stats["mask_hits"] >= by_lex.stats["mask_hits"] + 5
+    uniq = constrain.compile_json_schema(dict(schema, uniqueItems=True), llama3)
+    m = uniq.matcher()
+    assert m.advance_bytes(b'["abc')
+    assert not uniq.parser.len_only(m.state[0], tuple(t for t, _ in uniq.lexer.unions[m.state[1]]))

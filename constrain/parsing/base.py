@@ -48,6 +48,10 @@ class Terminal:
     #: a JSON string terminal whose content may have at most this many characters
     #: (checked when the value ends; the engine also keeps open strings within it)
     max_chars: int | None = None
+    #: ``(lo, hi)``: the parser reads this JSON string terminal's value only through the
+    #: check ``lo <= characters <= hi`` (``hi`` None: no upper bound), wherever the terminal is
+    #: used; the engine may then share masks between open strings of equal character counts
+    len_bounds: tuple[int, int | None] | None = None
     #: a finite set of exact byte strings (a large enum): built as a trie, no regex engine
     alternatives: tuple[bytes, ...] | None = None
 

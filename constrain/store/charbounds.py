@@ -16,12 +16,17 @@ some valid completion needs (a longer string cannot become shorter).
 """
 from __future__ import annotations
 
+import bisect
+import re
+
 import numpy as np
 
 from ..tokenizer import TokenizerInfo
 from .maskstore import pack_ids
 
 _BACKSLASH, _U = 0x5C, 0x75
+_ESCAPE = re.compile(rb"\\.", re.S)
+_CONTINUATION = bytes(range(0x80, 0xC0))
 
 
 class CharBounds:
@@ -31,6 +36,7 @@ class CharBounds:
         self.tok = tok
         self._counts: dict[bool, np.ndarray] = {}
         self._le: dict[tuple[int, bool], np.ndarray] = {}
+        self._breaks: list[int] | None = None
 
     @classmethod
     def for_tokenizer(cls, tok: TokenizerInfo) -> "CharBounds":
@@ -79,6 +85,46 @@ class CharBounds:
                 self._le.clear()
             self._le[key] = got
         return got
+
+
+    def breaks(self) -> list[int]:
+        """Sorted character counts at which a length bound can change a mask: every token's count
+        (both escape states) and the count of every token prefix that ends before a ``"``
+        byte (a closing token's share of the string). Between two of them a bound of r
+        remaining characters allows the same tokens (see :meth:`length_class`)."""
+        if self._breaks is None:
+            vals = set(np.unique(self.counts(False)).tolist()) | set(np.unique(self.counts(True)).tolist())
+            for b in self.tok.token_bytes:
+                if b and 0x22 in b:
+                    i = b.find(b'"')
+                    while i >= 0:
+                        vals.add(count_chars(b[:i]))
+                        vals.add(count_chars(b[:i], True))
+                        i = b.find(b'"', i + 1)
+            self._breaks = sorted(vals)
+        return self._breaks
+
+    def length_class(self, n: int, lo: int, hi: int | None):
+        """A class of the character count ``n`` of an open string under the check
+        ``lo <= length <= hi``: counts in one class allow the same tokens and closing tokens.
+        Below ``lo`` the count itself (a closing token may still be too short); from ``lo`` on,
+        only the remaining room ``hi - n`` matters, up to the next break (``hi`` None: none)."""
+        if n < lo:
+            return n
+        if hi is None:
+            return -1
+        return -2 - bisect.bisect_right(self.breaks(), hi - n)
+
+
+def string_state_fast(content: bytes) -> tuple[int, int]:
+    """:func:`string_state` in C-speed byte operations (falls back to it for ``\\u``)."""
+    esc = 0
+    if 0x5C in content:
+        if b"\\u" in content:
+            return string_state(content)
+        content = _ESCAPE.sub(b"e", content)
+        esc = 1 if content.endswith(b"\\") else 0
+    return len(content.translate(None, _CONTINUATION)), esc
 
 
 def string_state(content: bytes) -> tuple[int, int]:

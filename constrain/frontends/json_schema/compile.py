@@ -118,6 +118,7 @@ class ObjInfo:
         self.t = t
         self.required = o.required
         self.min, self.max = o.min_props, o.max_props
+        self.sat = max(self.min, self.max or 0)  # property counts past the bounds behave alike
         self.deps = {}
         for k, names in o.dep_required:
             self.deps[k] = self.deps.get(k, frozenset()) | names
@@ -392,6 +393,9 @@ class ArrInfo:
         self.zero_counts = tuple(0 for _ in a.contains)
         self.uniq0 = frozenset() if a.unique else None
         self._items = {}
+        # item indices past every bound behave alike: counting stops there, so array frames
+        # (and the masks cached by them) are the same for every later item
+        self.sat = max(len(self.prefix), self.min, self.max or 0)
 
     def base(self, i):
         return self.prefix[i] if i < len(self.prefix) else self.items
@@ -446,7 +450,7 @@ class ArrInfo:
             if v in uniq:
                 return None
             uniq = uniq | {v}
-        return ("A", f[1], 4, f[3] + 1, counts, uniq, ())
+        return ("A", f[1], 4, min(f[3] + 1, self.sat), counts, uniq, ())
 
 
 def _build_value(toks):
@@ -526,11 +530,12 @@ class Compiler:
             i = self._add(Terminal(f"L{len(self.terminals)}", _lit_rx(text), literal=text.encode()), key)
         return i
 
-    def regex(self, rx: str, value: bool = False, max_chars: int | None = None) -> int:
-        key = ("r", rx, max_chars)
+    def regex(self, rx: str, value: bool = False, max_chars: int | None = None,
+              len_bounds: tuple[int, int | None] | None = None) -> int:
+        key = ("r", rx, max_chars, len_bounds)
         i = self.by_key.get(key)
         if i is None:
-            i = self._add(Terminal(f"R{len(self.terminals)}", rx, max_chars=max_chars), key)
+            i = self._add(Terminal(f"R{len(self.terminals)}", rx, max_chars=max_chars, len_bounds=len_bounds), key)
         if value:
             self.value_terms.add(i)
         return i
@@ -674,6 +679,8 @@ class Compiler:
                 return False
             return all(pattern_matches(p, v) for p in pats) and all(f(v) for f in fc)
 
+        if length_runtime and not checks_pats and not notv and not fchecks:
+            check.len_bounds = (lo, hi)  # the value matters only through its length
         return body, check
 
     @staticmethod
@@ -710,7 +717,8 @@ class Compiler:
             return None
         # a maxLength checked at the end also caps open strings (exact: see store.charbounds)
         cap = t.s.max_len if chk is not None else None
-        term = self.regex(f'"(?:{body})"', value=chk is not None or self._capture, max_chars=cap)
+        lb = getattr(chk, "len_bounds", None)
+        term = self.regex(f'"(?:{body})"', value=chk is not None or self._capture, max_chars=cap, len_bounds=lb)
         if chk is None:
             return [(term, None)]
 
@@ -720,6 +728,8 @@ class Compiler:
                 return False, None
             return True, ("s", v)
 
+        if lb is not None:
+            run.len_bounds = lb
         return [(term, run)]
 
     _capture = False

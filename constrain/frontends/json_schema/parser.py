@@ -551,6 +551,35 @@ class SchemaParser:
                     objs.append(oi)
         return tuple(objs)
 
+    def len_only(self, state, terms) -> bool:
+        """Do lexemes of ``terms`` (terminals with ``len_bounds``) matter here only through their
+        length checks? True unless a value is recorded (uniqueItems capture) or an object frame
+        takes one of them as a key; a value frame sees them only through its checks, which for
+        such terminals are the length checks (compile keys these terminals by their bounds).
+        The engine then keys masks by character count instead of lexeme (see
+        ``CompiledGrammar._mask_tag``). Not a read: the answer only picks a cache key."""
+        key = ("len",) + tuple(terms)
+        got = state.vkinds.get(key) if state.vkinds is not None else None
+        if got is None:
+            got = self._len_only(state, terms)
+            if state.vkinds is None:
+                state.vkinds = {}
+            state.vkinds[key] = got
+        return got
+
+    def _len_only(self, state, terms) -> bool:
+        if state.capt:
+            return False
+        for cfg in state.cfgs:
+            f = cfg.frame
+            if f[0] == "V":
+                if any(c is not None and getattr(c, "len_bounds", None) is None for c in self._checks(f, terms)):
+                    return False
+            elif f[0] == "O" and f[2] in (0, 1):
+                if any(t in self.info.tinfo(f[1]).obj.key_terms for t in terms):
+                    return False
+        return True
+
     def joint(self, state) -> bool:
         """Must the engine ask :meth:`feasible` about whole sets of live terminals here?"""
         self._read(state)
@@ -766,7 +795,7 @@ class SchemaParser:
                     name = f[7]
                     child = oi.child(name)
                     seen = f[3] if name is ADDITIONAL else f[3] | {name}
-                    f3 = ("O", node, 3, seen, f[4] + 1, oi.new_last(f[5], name), oi.new_req(f[6], f[3], name), None, f[8])
+                    f3 = ("O", node, 3, seen, min(f[4] + 1, oi.sat), oi.new_last(f[5], name), oi.new_req(f[6], f[3], name), None, f[8])
                     out.update(self.expand(child, self.mk(f3, cfg.parent)))
                 return
             if phase == 4:
