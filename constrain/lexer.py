@@ -377,19 +377,27 @@ class Lexer:
         single = (counts == 1) & is_value[first_term]
         if single.any():
             out.extend(self._value_groups(first_term[single], uniq_ids[single], uniq_pos[single]))
-        # ties: per token (rare)
-        groups: dict[tuple, list[int]] = {}
-        tb = self.tok.token_bytes
-        for k in np.flatnonzero(~simple & ~single).tolist():
-            sig = tuple(int(x) for x in term[starts[k] : starts[k] + counts[k]])
-            if any(t in self.value_terminals for t in sig):
-                key = (sig, tb[int(uniq_ids[k])][: int(uniq_pos[k])])
-            else:
-                key = (sig, None)
-            groups.setdefault(key, []).append(k)
-        for (sig, value), ks in groups.items():
-            ks = np.asarray(ks)
-            out.append(ExitGroup(sig, uniq_ids[ks].astype(np.int32), uniq_pos[ks].astype(np.int32), value))
+        # ties (several terminals end the lexeme at the same place, e.g. a known key's literal
+        # and the additional-key string on every closing token): grouped by the terminals,
+        # best first, then by value bytes when a value terminal is among them, vectorised
+        ks = np.flatnonzero(~simple & ~single)
+        if len(ks):
+            cmax = int(counts[ks].max())
+            mat = np.full((len(ks), cmax), -1, dtype=np.int64)
+            for j in range(cmax):
+                has = counts[ks] > j
+                mat[has, j] = term[starts[ks[has]] + j]
+            rows, inv = np.unique(mat, axis=0, return_inverse=True)
+            inv = inv.ravel()
+            for r in range(len(rows)):
+                sig = tuple(int(x) for x in rows[r] if x >= 0)
+                sel = ks[inv == r]
+                gi, gp = uniq_ids[sel].astype(np.int32), uniq_pos[sel].astype(np.int32)
+                if any(t in self.value_terminals for t in sig):
+                    for g in self._value_groups(np.zeros(len(sel), dtype=np.int32), gi, gp):
+                        out.append(ExitGroup(sig, g.ids, g.offs, g.value))
+                else:
+                    out.append(ExitGroup(sig, gi, gp, None))
         return out, uniq_ids
 
     def _unique_exits(self, ids, pos, term, dups: bool):
@@ -432,15 +440,13 @@ class Lexer:
         key = np.ascontiguousarray(key).view(np.dtype((np.void, key.shape[1]))).ravel()
         _, first, inv = np.unique(key, return_index=True, return_inverse=True)
         order = np.argsort(inv, kind="stable")
-        bounds = np.flatnonzero(np.r_[True, np.diff(inv[order]) != 0, True])
+        bounds = np.flatnonzero(np.r_[True, np.diff(inv[order]) != 0, True]).tolist()
         tb = self.tok.token_bytes
-        out = []
-        for j in range(len(bounds) - 1):
-            ks = order[bounds[j] : bounds[j + 1]]
-            k0 = int(ks[0])
-            out.append(ExitGroup((int(term[k0]),), ids[ks].astype(np.int32), pos[ks].astype(np.int32),
-                                 tb[int(ids[k0])][: int(pos[k0])]))
-        return out
+        # one group per value: slices (views) of the sorted arrays, no per-group conversions
+        sid, spos = ids[order].astype(np.int32), pos[order].astype(np.int32)
+        heads = zip(bounds[:-1], bounds[1:], sid[bounds[:-1]].tolist(), spos[bounds[:-1]].tolist(),
+                    term[order][bounds[:-1]].tolist())
+        return [ExitGroup((t,), sid[a:b], spos[a:b], tb[i][:p]) for a, b, i, p, t in heads]
 
     def exits_within(self, uid: int, within: int) -> list[ExitGroup]:
         """The exit groups of ``uid`` holding some token of ``within``'s ``rest`` (cached)."""

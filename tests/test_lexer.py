@@ -167,3 +167,35 @@ def test_exit_groups_fast_path_matches_the_general_path(llama3):
 
     assert by_token(fast) == by_token(slow)
     assert all((np.diff(g.ids) > 0).all() for g in fast)
+
+
+def test_exit_groups_with_ties_match_a_per_token_reference(llama3):
+    """Tokens ending several terminals' lexemes at once (a known key and the additional-key
+    string): each token lands in the group of its best position's terminals, ranked, and of its
+    value bytes when a value terminal is among them; one group per such (terminals, value)."""
+    g = constrain.compile_json_schema({"type": "object", "properties": {"alpha": {"type": "integer"}}}, llama3)
+    lx = g.lexer
+    lit = next(t for t, x in enumerate(lx.terminals) if x.literal == b'"alpha"')
+    val = next(t for t in lx.value_terminals if lx.dfas[t] is not None)
+    other = next(t for t, x in enumerate(lx.terminals) if x.literal is not None and t != lit)
+    rng = np.random.default_rng(1)
+    vocab = np.flatnonzero(llama3.walk_table.lengths[llama3.walk_table.row_of] >= 2)[:20000]
+    toks = rng.choice(vocab, 3000, replace=False).astype(np.int32)
+    ids, pos, term = [], [], []
+    for t in toks.tolist():
+        for tm in rng.choice([lit, val, other], int(rng.integers(1, 4)), replace=False).tolist():
+            ids.append(t), term.append(tm), pos.append(int(rng.integers(1, 3)))
+    ids, pos, term = (np.asarray(a, dtype=np.int32) for a in (ids, pos, term))
+    groups, out_ids = lx._group_exits(ids, pos, term)
+    want = {}
+    for t in toks.tolist():
+        entries = [(p, tm) for i, p, tm in zip(ids.tolist(), pos.tolist(), term.tolist()) if i == t]
+        best = max(p for p, _ in entries)
+        terms = tuple(sorted({tm for p, tm in entries if p == best}, key=lx.rank.__getitem__))
+        value = llama3.token_bytes[t][:best] if any(tm in lx.value_terminals for tm in terms) else None
+        want[t] = (terms, best, value)
+    got = {i: (gr.terms, o, gr.value) for gr in groups for i, o in zip(gr.ids.tolist(), gr.offs.tolist())}
+    assert got == want
+    assert sorted(out_ids.tolist()) == sorted(toks.tolist())
+    keys = [(gr.terms, gr.value) for gr in groups]
+    assert len(keys) == len(set(keys)) and any(len(gr.terms) > 1 and gr.value for gr in groups)
