@@ -338,7 +338,11 @@ class CompiledGrammar:
         computation read. With a tracking parser we record how many top cells
         ``k`` were read and key the mask by (lexer state, top-k cells), so
         stacks that differ deeper down share it exactly; JSON and code revisit
-        the same local contexts at many nesting depths.
+        the same local contexts at many nesting depths. The lexer part of the key
+        is the state without the parser state, except inside length-checked
+        strings (:meth:`_mask_tag`). The LRU holds ``mask_cache_size`` (4096)
+        entries, each distinct mask stored once (:meth:`_pooled`): at most 64 MB
+        for a 128k vocabulary, in practice a third of that.
         """
         if state is TERMINATED:
             return self.stop_bits

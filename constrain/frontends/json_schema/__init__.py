@@ -50,6 +50,17 @@ Design choices and their cost:
   values differ by a check (``format``, long ``maxLength``, ``propertyNames``,
   remembered names) take the per-value path (``feed_values``: one feed per
   signature).
+* **Length-keyed masks.** Inside a string whose only runtime check is its length
+  (``maxLength`` above 32, ``minLength`` above 32, or either with one
+  ``pattern``), masks are cached by the character count's class instead of the
+  lexeme: below ``minLength`` the count itself, from there the room left up to
+  the next count at which some token or closing token would no longer fit
+  (``CharBounds.length_class``). Such terminals are keyed by their bounds, so
+  every node using one has the same check, and the parser confirms per state
+  that nothing else reads the value (no ``uniqueItems`` capture, not a key).
+  Before, every character of such a string was a new mask (1-2 ms each). Array
+  item indices and property counts stop counting past their schema's bounds, so
+  the items after those bounds are one parser state.
   Ordinary additional property names are therefore not remembered where no
   constraint could tell a repeated key from the parsed object (which keeps the
   last value, validated like the first): a repeated *additional* key is then
