@@ -3,6 +3,7 @@
 Every finished output must parse and validate; greedy output must match a hand-written
 reference loop token for token; assisted greedy must equal plain greedy.
 """
+import inspect
 import json
 import re
 
@@ -68,13 +69,15 @@ def test_greedy_matches_reference_loop(model_tok, info):
     text, _ = format_prompt(tok, prompt)
     ids = tok(text, return_tensors="pt", add_special_tokens=False).input_ids
     out, past = [], None
+    # transformers 5.2x renamed the forward's past_key_values to cache (the old name warns)
+    cache_kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
     mask = info.allocate_bitmask()
     stops = set(info.stop_token_ids)
     with torch.no_grad():
         cur = ids
         for _ in range(n_new):
-            o = model(input_ids=cur, past_key_values=past, use_cache=True)
-            past = o.past_key_values
+            o = model(input_ids=cur, use_cache=True, **{cache_kw: past})
+            past = getattr(o, cache_kw)
             logits = o.logits[0, -1].float().numpy().copy()
             m.fill_bitmask(mask)
             allowed = np.zeros(logits.shape[0], dtype=bool)
