@@ -65,8 +65,19 @@ def _walks(g, tok, n: int, steps: int, seed: int = 0) -> list[list[int]]:
 
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("schema,good,bad", SCHEMAS)
+def _same_masks(g1, g2, tok, hf, streams):
+    """Assert that two grammars give equal masks and ends along each ``(text, ids)`` stream;
+    yields ``(text, accepted)`` per stream."""
+    for text, ids in streams:
+        a, acc_a = _masks_along(g1, tok, ids)
+        b, acc_b = _masks_along(g2, tok, ids)
+        assert len(a) == len(b), text
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert np.array_equal(x, y), (text, i, hf.decode(ids[:i]))
+        assert acc_a == acc_b
+        yield text, acc_a
+
+
 def test_instances_token_by_token(llama3, llama3_hf, schema, good, bad):
     g = constrain.compile_json_schema(schema, llama3)
     mask = llama3.allocate_bitmask()
@@ -421,15 +432,9 @@ def test_read_tracking_masks_equal_whole_state_masks(llama3, llama3_hf, schema, 
     texts += [json.dumps(json.loads(t), separators=(",", ":")) for t in texts]
     streams = [(t, llama3_hf.encode(t, add_special_tokens=False)) for t in texts]
     streams += [(None, ids) for ids in _walks(tracked, llama3, 20, 40)]
-    for text, ids in streams:
-        a, acc_a = _masks_along(tracked, llama3, ids)
-        b, acc_b = _masks_along(whole, llama3, ids)
-        assert len(a) == len(b), text
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert np.array_equal(x, y), (text, i, llama3_hf.decode(ids[:i]))
-        assert acc_a == acc_b
+    for text, acc in _same_masks(tracked, whole, llama3, llama3_hf, streams):
         if text is not None:
-            assert acc_a == validator.is_valid(json.loads(text)) == (texts.index(text) % len(good + bad) < len(good)), text
+            assert acc == validator.is_valid(json.loads(text)) == (texts.index(text) % len(good + bad) < len(good)), text
     assert tracked.stats["mask_hits"] > whole.stats["mask_hits"]
 
 
@@ -498,15 +503,9 @@ def test_length_keyed_masks_equal_lexeme_keyed_masks(llama3, llama3_hf, schema, 
     validator = jsonschema.Draft202012Validator(schema)
     streams = [(t, llama3_hf.encode(t, add_special_tokens=False)) for t in texts]
     streams += [(None, ids) for ids in _walks(by_len, llama3, 25, 60, seed=3)]
-    for text, ids in streams:
-        a, acc_a = _masks_along(by_len, llama3, ids)
-        b, acc_b = _masks_along(by_lex, llama3, ids)
-        assert len(a) == len(b), text
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert np.array_equal(x, y), (text, i, llama3_hf.decode(ids[:i]))
-        assert acc_a == acc_b
+    for text, acc in _same_masks(by_len, by_lex, llama3, llama3_hf, streams):
         if text is not None:
-            assert acc_a == validator.is_valid(json.loads(text)), text
+            assert acc == validator.is_valid(json.loads(text)), text
 
 
 def test_length_keyed_masks_are_shared(llama3, llama3_hf):
