@@ -64,7 +64,6 @@ def _walks(g, tok, n: int, steps: int, seed: int = 0) -> list[list[int]]:
     return out
 
 
-
 def _same_masks(g1, g2, tok, hf, streams):
     """Assert that two grammars give equal masks and ends along each ``(text, ids)`` stream;
     yields ``(text, accepted)`` per stream."""
@@ -78,6 +77,8 @@ def _same_masks(g1, g2, tok, hf, streams):
         yield text, acc_a
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("schema,good,bad", SCHEMAS)
 def test_instances_token_by_token(llama3, llama3_hf, schema, good, bad):
     g = constrain.compile_json_schema(schema, llama3)
     mask = llama3.allocate_bitmask()
