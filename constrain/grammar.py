@@ -53,7 +53,7 @@ from .errors import CompileBudgetError, GrammarError
 from .fsm.bytedfa import ByteDFA, literal_to_dfa, literals_to_dfa, regex_to_dfa
 from .lexer import ExitGroup, Lexer
 from .parsing.base import GrammarSpec, bounded_put
-from .store.charbounds import CharBounds, count_chars, string_state_fast
+from .store.charbounds import CharBounds, count_chars, string_state
 from .store.maskstore import SparseBits, or_into
 from .tokenizer import TokenizerInfo
 
@@ -377,7 +377,7 @@ class CompiledGrammar:
             got = bounded_put(self._len_uids, uid, self._len_union(uid), 65536)
         if got is None or not self._len_only(state[0], got[0]):
             return state[1:]
-        n, esc = string_state_fast(lex[1:])
+        n, esc = string_state(lex[1:])
         if esc >= 2:
             return state[1:]
         cb = CharBounds.for_tokenizer(self.tok)
@@ -515,7 +515,7 @@ class CompiledGrammar:
         cb = CharBounds.for_tokenizer(self.tok)
         if not started:  # the token opens the string: its first byte is the quote
             return cb.at_most(limit + 1)
-        n, esc = string_state_fast(lex[1:])
+        n, esc = string_state(lex[1:])
         if esc >= 2:  # inside \uXXXX (never generated here): no cap
             return self._all_tokens
         return cb.at_most(limit - n, esc == 1)

@@ -394,8 +394,7 @@ class Lexer:
                 sel = ks[inv == r]
                 gi, gp = uniq_ids[sel].astype(np.int32), uniq_pos[sel].astype(np.int32)
                 if any(t in self.value_terminals for t in sig):
-                    for g in self._value_groups(np.zeros(len(sel), dtype=np.int32), gi, gp):
-                        out.append(ExitGroup(sig, g.ids, g.offs, g.value))
+                    out.extend(self._value_groups(np.zeros(len(sel), dtype=np.int32), gi, gp, sig))
                 else:
                     out.append(ExitGroup(sig, gi, gp, None))
         return out, uniq_ids
@@ -429,8 +428,10 @@ class Lexer:
             out.extend(self._value_groups(np.full(len(vi), t, dtype=np.int32), vi, vp))
         return out, uniq
 
-    def _value_groups(self, term: np.ndarray, ids: np.ndarray, pos: np.ndarray) -> list[ExitGroup]:
-        """ExitGroups for tokens that end a value terminal's lexeme, one per (terminal, value bytes)."""
+    def _value_groups(self, term: np.ndarray, ids: np.ndarray, pos: np.ndarray,
+                      terms: tuple[int, ...] | None = None) -> list[ExitGroup]:
+        """ExitGroups for tokens that end a value terminal's lexeme, one per (terminal, value bytes);
+        ``terms``: the terminals of every group (a tie), instead of ``(term[k],)``."""
         wt = self.tok.walk_table
         width = int(pos.max())
         head = wt.data[wt.row_of[ids], :width].copy()
@@ -446,7 +447,7 @@ class Lexer:
         sid, spos = ids[order].astype(np.int32), pos[order].astype(np.int32)
         heads = zip(bounds[:-1], bounds[1:], sid[bounds[:-1]].tolist(), spos[bounds[:-1]].tolist(),
                     term[order][bounds[:-1]].tolist())
-        return [ExitGroup((t,), sid[a:b], spos[a:b], tb[i][:p]) for a, b, i, p, t in heads]
+        return [ExitGroup(terms or (t,), sid[a:b], spos[a:b], tb[i][:p]) for a, b, i, p, t in heads]
 
     def exits_within(self, uid: int, within: int) -> list[ExitGroup]:
         """The exit groups of ``uid`` holding some token of ``within``'s ``rest`` (cached)."""

@@ -524,4 +524,3 @@ def test_length_keyed_masks_are_shared(llama3, llama3_hf):
     m = uniq.matcher()
     assert m.advance_bytes(b'["abc')
     assert not uniq.parser.len_only(m.state[0], tuple(t for t, _ in uniq.lexer.unions[m.state[1]]))
-

@@ -187,9 +187,11 @@ def test_exit_groups_with_ties_match_a_per_token_reference(llama3):
             ids.append(t), term.append(tm), pos.append(int(rng.integers(1, 3)))
     ids, pos, term = (np.asarray(a, dtype=np.int32) for a in (ids, pos, term))
     groups, out_ids = lx._group_exits(ids, pos, term)
+    by_tok: dict[int, list] = {}
+    for i, p, tm in zip(ids.tolist(), pos.tolist(), term.tolist()):
+        by_tok.setdefault(i, []).append((p, tm))
     want = {}
-    for t in toks.tolist():
-        entries = [(p, tm) for i, p, tm in zip(ids.tolist(), pos.tolist(), term.tolist()) if i == t]
+    for t, entries in by_tok.items():
         best = max(p for p, _ in entries)
         terms = tuple(sorted({tm for p, tm in entries if p == best}, key=lx.rank.__getitem__))
         value = llama3.token_bytes[t][:best] if any(tm in lx.value_terminals for tm in terms) else None

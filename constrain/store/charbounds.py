@@ -86,7 +86,6 @@ class CharBounds:
             self._le[key] = got
         return got
 
-
     def breaks(self) -> list[int]:
         """Sorted character counts at which a length bound can change a mask: every token's count
         (both escape states) and the count of every token prefix that ends before a ``"``
@@ -116,21 +115,21 @@ class CharBounds:
         return -2 - bisect.bisect_right(self.breaks(), hi - n)
 
 
-def string_state_fast(content: bytes) -> tuple[int, int]:
-    """:func:`string_state` in C-speed byte operations (falls back to it for ``\\u``)."""
+def string_state(content: bytes) -> tuple[int, int]:
+    """(characters started, escape state) of a string's content bytes: escape state 0 = none,
+    1 = a lone backslash is pending, 2..5 = inside ``\\uXXXX``. In C-speed byte operations; the
+    byte loop only where a ``\\u`` escape occurs."""
     esc = 0
     if 0x5C in content:
         if b"\\u" in content:
-            return string_state(content)
+            return _string_state_loop(content)
         content = _ESCAPE.sub(b"e", content)
         esc = 1 if content.endswith(b"\\") else 0
     return len(content.translate(None, _CONTINUATION)), esc
 
 
-def string_state(content: bytes) -> tuple[int, int]:
-    """(characters started, escape state) of a string's content bytes: escape state 0 = none,
-    1 = a lone backslash is pending, 2..5 = inside ``\\uXXXX``."""
-    n, esc = 0, 0
+def _string_state_loop(content: bytes, esc: int = 0) -> tuple[int, int]:
+    n = 0
     for b in content:
         if esc == 0:
             if b < 0x80 or b >= 0xC0:
@@ -146,15 +145,4 @@ def string_state(content: bytes) -> tuple[int, int]:
 
 def count_chars(data: bytes, after_backslash: bool = False) -> int:
     """Characters started by ``data`` (the per-token count, for one byte string)."""
-    n, esc = 0, 1 if after_backslash else 0
-    for b in data:
-        if esc == 0:
-            if b < 0x80 or b >= 0xC0:
-                n += 1
-            if b == _BACKSLASH:
-                esc = 1
-        elif esc == 1:
-            esc = 5 if b == _U else 0
-        else:
-            esc = esc - 1 if esc > 2 else 0
-    return n
+    return _string_state_loop(data, 1 if after_backslash else 0)[0]
