@@ -239,7 +239,15 @@ def prefill(setup: Setup, cases: list[dict], args) -> dict:
     t = time.perf_counter()
     with torch.no_grad():
         out = setup.model(input_ids=enc.input_ids[:, :-1], attention_mask=am[:, :-1], position_ids=pos[:, :-1], use_cache=True)
-    return {"ids": [c["id"] for c in cases], "enc": enc, "cache": out.past_key_values, "prefill_s": time.perf_counter() - t}
+    return {"ids": [c["id"] for c in cases], "enc": enc, "cache": getattr(out, cache_kw(setup.model)),
+            "prefill_s": time.perf_counter() - t}
+
+
+def cache_kw(model) -> str:
+    """The KV-cache keyword: transformers 5.2x renamed ``past_key_values`` to ``cache`` (the old name warns)."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 def run_batch(cfg: str, setup: Setup, cases: list[dict], pre: dict | None, args) -> list[dict]:
@@ -273,7 +281,7 @@ def run_batch(cfg: str, setup: Setup, cases: list[dict], pre: dict | None, args)
     timed = TimedProcessor(proc) if proc is not None else None
     t = time.perf_counter()
     with torch.no_grad():
-        out = setup.model.generate(**enc, past_key_values=cache, logits_processor=[timed] if timed else None,
+        out = setup.model.generate(**enc, **{cache_kw(setup.model): cache}, logits_processor=[timed] if timed else None,
                                    do_sample=False, temperature=None, top_p=None, top_k=None,
                                    max_new_tokens=args.max_new_tokens, eos_token_id=setup.stops,
                                    pad_token_id=setup.hf_tok.pad_token_id)
