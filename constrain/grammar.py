@@ -69,28 +69,46 @@ class _Tracker:
     ``track_pop(state) -> k`` and ``track_note(state, k)`` (the LALR parser
     does); a wrapper whose states are tuples ``(inner_state, *extras)`` around
     such a parser (``.inner``) is handled here, its extras kept whole in the key.
+
+    A wrapper that also tracks reads of its extras (``extras_push``, ``extras_pop(state) -> ext``,
+    ``extras_note``, ``extras_signature(state, ext)``: the Python indenter) is keyed by what was
+    read of them; "k" is then the pair (k, ext).
     """
 
     def __init__(self, parser):
+        self.ext = None
         if hasattr(parser, "signature"):
             self.base, self.unwrap = parser, False
         elif hasattr(getattr(parser, "inner", None), "signature"):
             self.base, self.unwrap = parser.inner, True
+            if hasattr(parser, "extras_signature"):
+                self.ext = parser
         else:
             raise TypeError("parser does not support read tracking")
+        self.least = 1 if self.ext is None else (1, self.ext.EXTRAS_NONE)
 
     def signature(self, state, k):
+        if self.ext is not None:
+            return (self.base.signature(state[0], k[0]), self.ext.extras_signature(state, k[1]))
         if self.unwrap:
             return (self.base.signature(state[0], k), state[1:])
         return self.base.signature(state, k)
 
     def push(self) -> None:
         self.base.track_push()
+        if self.ext is not None:
+            self.ext.extras_push()
 
-    def pop(self, state) -> int:
+    def pop(self, state):
+        if self.ext is not None:
+            return (self.base.track_pop(state[0]), self.ext.extras_pop(state))
         return self.base.track_pop(state[0] if self.unwrap else state)
 
-    def note(self, state, k: int) -> None:
+    def note(self, state, k) -> None:
+        if self.ext is not None:
+            self.base.track_note(state[0], k[0])
+            self.ext.extras_note(state, k[1])
+            return
         self.base.track_note(state[0] if self.unwrap else state, k)
 
 
@@ -202,6 +220,8 @@ class CompiledGrammar:
         # nondeterministic parsers may ask for whole sets of live terminals (see _jointly_ok)
         self._joint = getattr(self.parser, "joint", None)
         self._fvp = getattr(self.parser, "feed_values_prefix", None)
+        self._canon = getattr(self.parser, "canonical_lexeme", None)
+        self._dead: dict = {}
         self._plans: dict = {}
         self._fresh: dict = {}
         self._accepting: dict = {}
@@ -285,6 +305,10 @@ class CompiledGrammar:
             data = pending + data[i:]
             i, n = 0, len(data)
             uid, started, acc, pending, lex = self.fresh_uid(p), False, None, b"", b""
+        if lex and self._canon is not None and b"\n" not in pending:
+            c = self._canon(lex)
+            if len(c) >= len(pending):
+                lex = c
         return (p, uid, started, acc, pending, lex)
 
     def viable(self, state: State) -> bool:
@@ -346,6 +370,8 @@ class CompiledGrammar:
         """
         if state is TERMINATED:
             return self.stop_bits
+        if state[4]:
+            state = self._without_dead_fallback(state)
         cache, tr = self._masks, self._tracker
         tag = self._mask_tag(state)
         if tr is None:
@@ -361,6 +387,22 @@ class CompiledGrammar:
             return m
         return self._by_reads(self._masks, self._ks, tag, state[0],
                               lambda: self._full_mask(state), self.options.mask_cache_size, count=True)
+
+    def _without_dead_fallback(self, state: State) -> State:
+        """``state`` without its fallback accept when backing up to it is already a dead end.
+
+        A lexeme keeps its last accept and the bytes read since (``pending``) to back up to if
+        it dies. When the pending bytes cannot be lexed after that accept (a triple-quoted
+        docstring whose first two quotes were an accept), every continuation that needs the fallback fails,
+        as with no fallback: the state then has the same masks as ``acc=None, pending=b""``,
+        and is keyed so. Without this every token of a docstring keyed a mask of its own.
+        Cost: one re-lex of the pending bytes per new state (memoised)."""
+        got = self._dead.get(state)
+        if got is None:
+            dead = state[3] is not None and not self.lexer.union_accepting[state[1]] and self.backup(state) is None
+            got = (state[0], state[1], state[2], None, b"", state[5]) if dead else state
+            bounded_put(self._dead, state, got, 4096)
+        return got
 
     def _mask_tag(self, state: State) -> tuple:
         """The lexer part of a mask's cache key: ``state[1:]``, except inside an open string whose
@@ -399,7 +441,7 @@ class CompiledGrammar:
         ``index`` maps (tag, top cell) to the read depths k seen so far; ``cache`` maps
         (tag, k, top-k cells) to results, LRU-bounded by ``limit``."""
         tr = self._tracker
-        head = (tag, tr.signature(p, 1))
+        head = (tag, tr.signature(p, tr.least))
         ks = index.get(head)
         if ks:
             for k in ks:

@@ -91,9 +91,57 @@ class Indenter(_Wrapper):
         self.tab_len = tab_len
         self.value_terminals = frozenset({self.nl})
         self._start = self._intern((inner.start(), (0,), 0, True))
+        self._qlow, self._lv, self._als = 1 << 60, False, False
+        self._ext_frames: list[tuple[int, bool, bool]] = []
+
+    # ---------------------------------------------------------------- read tracking
+    # The engine keys cached masks by what their computation read (see grammar._Tracker).
+    # For the extras that is: the paren level only through the lowest level a test saw
+    # (``paren == 0`` on a closer, ``paren > 0`` on a newline), the indent levels only if a
+    # newline was taken at level 0 or the end was asked about, and ``at_line_start`` only at
+    # the end. A mask after ``x.`` inside ``f(g(`` at any indentation is then computed once,
+    # instead of once per (indent stack, paren level). Descriptor: (need, levels?, line start?)
+    # with ``need = paren - lowest tested + 1``; the key holds ``min(paren, need)``, exact
+    # because every test from a start level >= need sees a nonzero level.
+
+    EXTRAS_NONE = (0, False, False)  # nothing of the extras read
+
+    def extras_push(self) -> None:
+        self._ext_frames.append((self._qlow, self._lv, self._als))
+        self._qlow, self._lv, self._als = 1 << 60, False, False
+
+    def extras_pop(self, state: tuple) -> tuple[int, bool, bool]:
+        q, lv, als = self._qlow, self._lv, self._als
+        oq, olv, oals = self._ext_frames.pop()
+        self._qlow, self._lv, self._als = min(oq, q), olv or lv, oals or als
+        return (max(0, state[2] - q + 1) if q <= state[2] else 0, lv, als)
+
+    def extras_note(self, state: tuple, ext: tuple[int, bool, bool]) -> None:
+        need, lv, als = ext
+        if need and state[2] - need + 1 < self._qlow:
+            self._qlow = state[2] - need + 1
+        self._lv = self._lv or lv
+        self._als = self._als or als
+
+    @staticmethod
+    def extras_signature(state: tuple, ext: tuple[int, bool, bool]) -> tuple:
+        need, lv, als = ext
+        return (min(state[2], need), state[1] if lv else None, state[3] if als else None)
+
+    def _test_paren(self, paren: int) -> None:
+        if paren < self._qlow:
+            self._qlow = paren
 
     def _candidates(self, inner_state) -> frozenset[int]:
         return (self.inner.candidates(inner_state) - {self.indent, self.dedent}) | {self.nl}
+
+    @staticmethod
+    def canonical_lexeme(lexeme: bytes) -> bytes:
+        """The part of a ``_NEWLINE`` lexeme its value depends on: from its last newline on
+        (``indentation_of`` reads only the last line, whatever follows). The engine keeps the
+        lexeme in this form, so the tokens of a comment block share states and masks."""
+        i = lexeme.rfind(b"\n")
+        return lexeme[i:] if i > 0 else lexeme
 
     def _newline(self, inner_state, levels: tuple, indent: int | None):
         """Feed _NEWLINE then _INDENT / _DEDENTs; returns (inner_state, levels) or None."""
@@ -119,8 +167,10 @@ class Indenter(_Wrapper):
         inner_state, levels, paren, _ = state
         term = terms[0]
         if term == self.nl:
+            self._test_paren(paren)
             if paren > 0:
                 return state
+            self._lv = True
             if lexeme is None:  # value unknown (a feedability probe): any indentation will do
                 for indent in (None, levels[-1] + 1, *levels[:-1]):
                     r = self._newline(inner_state, levels, indent)
@@ -132,6 +182,7 @@ class Indenter(_Wrapper):
         if term in self.open_parens:
             paren += 1
         elif term in self.close_parens:
+            self._test_paren(paren)
             if paren == 0:
                 return None
             paren -= 1
@@ -142,8 +193,10 @@ class Indenter(_Wrapper):
 
     def accepts_end(self, state: Hashable) -> bool:
         inner_state, levels, paren, at_line_start = state
+        self._test_paren(paren)
         if paren > 0:
             return False
+        self._lv = self._als = True
         if not at_line_start:
             r = self._newline(inner_state, levels, 0)
             if r is None:
