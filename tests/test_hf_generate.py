@@ -3,9 +3,10 @@
 Every finished output must parse and validate; greedy output must match a hand-written
 reference loop token for token; assisted greedy must equal plain greedy.
 """
-import inspect
 import json
 import re
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,9 @@ jsonschema = pytest.importorskip("jsonschema")
 import constrain
 from constrain.generate import compile_constraint, format_prompt, tokenizer_info
 from constrain.integrations.hf import GrammarLogitsProcessor
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.e2e import cache_kw  # noqa: E402  (the KV-cache keyword, shared with the benchmark)
 
 pytestmark = pytest.mark.slow
 
@@ -69,15 +73,14 @@ def test_greedy_matches_reference_loop(model_tok, info):
     text, _ = format_prompt(tok, prompt)
     ids = tok(text, return_tensors="pt", add_special_tokens=False).input_ids
     out, past = [], None
-    # transformers 5.2x renamed the forward's past_key_values to cache (the old name warns)
-    cache_kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    kw = cache_kw(model)
     mask = info.allocate_bitmask()
     stops = set(info.stop_token_ids)
     with torch.no_grad():
         cur = ids
         for _ in range(n_new):
-            o = model(input_ids=cur, use_cache=True, **{cache_kw: past})
-            past = getattr(o, cache_kw)
+            o = model(input_ids=cur, use_cache=True, **{kw: past})
+            past = getattr(o, kw)
             logits = o.logits[0, -1].float().numpy().copy()
             m.fill_bitmask(mask)
             allowed = np.zeros(logits.shape[0], dtype=bool)

@@ -114,7 +114,7 @@ class Indenter(_Wrapper):
         q, lv, als = self._qlow, self._lv, self._als
         oq, olv, oals = self._ext_frames.pop()
         self._qlow, self._lv, self._als = min(oq, q), olv or lv, oals or als
-        return (max(0, state[2] - q + 1) if q <= state[2] else 0, lv, als)
+        return (state[2] - q + 1 if q <= state[2] else 0, lv, als)
 
     def extras_note(self, state: tuple, ext: tuple[int, bool, bool]) -> None:
         need, lv, als = ext
