@@ -78,3 +78,25 @@ def test_literals_to_dfa_is_exact_and_bounded():
         assert not d.matches(w)
     with pytest.raises(CompileBudgetError):
         literals_to_dfa([f'"{i:06d}"'.encode() for i in range(5000)], max_states=1000)
+
+
+def test_dfa_key_is_the_same_in_every_process():
+    """The disk cache is keyed by the DFA's content hash: the same regex must give the same
+    table in every process, whatever Python's string hashing seed (interegular's state order
+    depends on it; before canonical numbering the keys of these regexes differed per process)."""
+    import os
+    import subprocess
+    import sys
+
+    regexes = [r"[ \t]{0,4}(?:\r?\n[ \t]{0,20})?,[ \t]{0,4}(?:\r?\n[ \t]{0,20})?",
+               r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?", r'"(?:[^"\\]|\\.)*"', "(ab|cd|é)+x?"]
+    code = ("import sys; from constrain.fsm.bytedfa import regex_to_dfa; "
+            "print([regex_to_dfa(r).key for r in sys.argv[1:]])")
+    keys = set()
+    for seed in ("1", "2", "3"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        out = subprocess.run([sys.executable, "-c", code, *regexes], env=env, capture_output=True, text=True, check=True)
+        keys.add(out.stdout.strip())
+    assert len(keys) == 1, keys
+    d = regex_to_dfa(regexes[0])
+    assert d.matches(b" ,\n  ") and not d.matches(b",,")
