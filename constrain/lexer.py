@@ -21,6 +21,8 @@ state; the grammar combines it with exact parser checks at run time.
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -132,6 +134,7 @@ class Lexer:
         self.tails: dict[tuple, TailInfo] = {}
         self.fresh_ids: dict[frozenset, int] = {}
         self._merged: dict[tuple, ExitGroup] = {}
+        self._groups: dict[tuple, ExitGroup] = {}
         self._exits_within: dict[tuple[int, int], list[ExitGroup]] = {}
         self._canons: dict[int, tuple | None] = {}
         self._first_rows: dict[int, np.ndarray] = {}
@@ -179,7 +182,11 @@ class Lexer:
     def info(self, uid: int) -> UnionInfo:
         info = self.infos.get(uid)
         if info is None:
-            info = self.infos[uid] = self._shared_analysis(uid)
+            info = self._shared_analysis(uid)
+            exits = [self.intern_group(g) for g in info.exits]
+            if any(a is not b for a, b in zip(exits, info.exits)):  # a copy: the analysis may be shared
+                info = dataclasses.replace(info, exits=exits)
+            self.infos[uid] = info
         return info
 
     def _shared_analysis(self, uid: int) -> UnionInfo:
@@ -460,6 +467,25 @@ class Lexer:
                 if ((rest[g.ids >> 5] >> (g.ids & 31).astype(np.uint32)) & 1).any()]
         return got
 
+    def intern_group(self, g: ExitGroup) -> ExitGroup:
+        """The group equal to ``g`` (same terminals, value, tokens and offsets) seen first.
+
+        Each tail analysis makes its own sub-exit groups, and the same ones recur under many
+        parents: on the stdlib, 33k group objects held 1.6k distinct contents (a run of
+        dashes lexes ``-`` after ``-`` under every operator that can precede it). The parser-side
+        tail caches are keyed by group identity, so equal groups now share their results and
+        their tail lexing. Cost: one 128-bit digest of the group's arrays per new group."""
+        h = hashlib.blake2b(g.ids.tobytes(), digest_size=16)
+        h.update(g.offs.tobytes())
+        key = (g.terms, g.value, len(g.ids), h.digest())
+        got = self._groups.get(key)
+        if got is not None and np.array_equal(got.ids, g.ids) and np.array_equal(got.offs, g.offs):
+            return got
+        if len(self._groups) >= 1_000_000:  # bounded; clearing only costs sharing
+            self._groups.clear()
+        self._groups[key] = g
+        return g
+
     def merged(self, groups: list[ExitGroup]) -> ExitGroup:
         """One group with the tokens of ``groups`` (same terminals, values that the parser
         treated alike), interned so its tail analysis is computed once."""
@@ -604,6 +630,7 @@ class Lexer:
                     shared.move_to_end(skey)
                     src, src_canon = got
                     ti = _renumbered_tail(src, _renumbering(src_canon, self._canons[f][1]))
+                    ti.exits = [self.intern_group(e) for e in ti.exits]
                     ti._group = g  # type: ignore[attr-defined]  # keeps id(g) valid while cached
                     self.tails[(id(g), f)] = ti
                     continue
@@ -633,7 +660,8 @@ class Lexer:
                 skey = self._tail_key(g, f)
                 if skey is not None:
                     for i, e in enumerate(ti.exits):
-                        e.ckey = (skey, i)
+                        if e.ckey is None:  # an interned group keeps the content key it has
+                            e.ckey = (skey, i)
                     shared[skey] = (ti, self._canons[f][1])
                     if len(shared) > SHARED_TAILS:
                         shared.popitem(last=False)
@@ -703,6 +731,7 @@ class Lexer:
             for (terms, value), ks in valued.items():
                 ks = np.asarray(ks)
                 exits.append(ExitGroup(terms, ids[ks], acc_pos[ks].astype(np.int32), value))
+        exits = [self.intern_group(e) for e in exits]
         return TailInfo(alive_bits, exits, empty_bits,
                         {t: (ids[k], offs[k]) for t, k in alive_ks.items() if self.terminals[t].max_chars is not None},
                         alive_sets=alive_sets)
