@@ -629,10 +629,7 @@ class Lexer:
                 if got is not None:  # the same tails, lexed for another grammar: renumber them
                     shared.move_to_end(skey)
                     src, src_canon = got
-                    ti = _renumbered_tail(src, _renumbering(src_canon, self._canons[f][1]))
-                    ti.exits = [self.intern_group(e) for e in ti.exits]
-                    ti._group = g  # type: ignore[attr-defined]  # keeps id(g) valid while cached
-                    self.tails[(id(g), f)] = ti
+                    self._keep_tail(g, f, _renumbered_tail(src, _renumbering(src_canon, self._canons[f][1])))
                     continue
                 need.setdefault(f, {})[id(g)] = g
         wt = self.tok.walk_table
@@ -654,9 +651,8 @@ class Lexer:
             for g in gs:
                 sl = slice(start, start + len(g.ids))
                 start += len(g.ids)
-                ti = self._tail_finish(ids[sl], rows[sl], offs[sl], empty[sl], end[sl], acc_pos[sl], acc_uid[sl])
-                ti._group = g  # type: ignore[attr-defined]  # keeps id(g) valid while cached
-                self.tails[(id(g), f)] = ti
+                ti = self._keep_tail(g, f, self._tail_finish(ids[sl], rows[sl], offs[sl], empty[sl], end[sl],
+                                                             acc_pos[sl], acc_uid[sl]))
                 skey = self._tail_key(g, f)
                 if skey is not None:
                     for i, e in enumerate(ti.exits):
@@ -665,6 +661,13 @@ class Lexer:
                     shared[skey] = (ti, self._canons[f][1])
                     if len(shared) > SHARED_TAILS:
                         shared.popitem(last=False)
+
+    def _keep_tail(self, g: ExitGroup, f: int, ti: TailInfo) -> TailInfo:
+        """Cache ``ti`` as the tails of ``g`` from fresh state ``f``, its exits interned."""
+        ti.exits = [self.intern_group(e) for e in ti.exits]
+        ti._group = g  # type: ignore[attr-defined]  # keeps id(g) valid while cached
+        self.tails[(id(g), f)] = ti
+        return ti
 
     def _tail_key(self, g: ExitGroup, f: int) -> tuple | None:
         """Content key of the tails of ``g`` lexed from fresh state ``f`` (None: not shareable).
@@ -731,7 +734,6 @@ class Lexer:
             for (terms, value), ks in valued.items():
                 ks = np.asarray(ks)
                 exits.append(ExitGroup(terms, ids[ks], acc_pos[ks].astype(np.int32), value))
-        exits = [self.intern_group(e) for e in exits]
         return TailInfo(alive_bits, exits, empty_bits,
                         {t: (ids[k], offs[k]) for t, k in alive_ks.items() if self.terminals[t].max_chars is not None},
                         alive_sets=alive_sets)

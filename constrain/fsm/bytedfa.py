@@ -270,13 +270,9 @@ def _finish(rows: list[list[int]], accept: list[bool], regex: str, n_fsm: int, w
     live = _live_states(trans, acc)
     if not live[0]:
         raise RegexError(f"{what} /{regex[:80]}/ matches no string")
-    # renumber live states, keeping the start at 0
-    new_index = np.full(len(acc), DEAD, dtype=np.int32)
-    keep = np.flatnonzero(live)
-    new_index[keep] = np.arange(len(keep), dtype=np.int32)
-    t = trans[keep]
-    t = np.where(t >= 0, new_index[np.maximum(t, 0)], DEAD).astype(np.int32)
-    t, a = _canonical(t, acc[keep])
+    # drop the edges into dead states; _canonical then keeps only what the start reaches
+    t = np.where((trans >= 0) & live[np.maximum(trans, 0)], trans, DEAD).astype(np.int32)
+    t, a = _canonical(t, acc)
     key = hashlib.sha256(t.tobytes() + a.tobytes()).hexdigest()[:24]
     return ByteDFA(t, a, key)
 
