@@ -43,6 +43,10 @@ class ExitGroup:
     #: content key: the same in every grammar whose lexer produced this group from the same
     #: analysis (None: not shareable, e.g. merged groups); see Lexer._shared_analysis
     ckey: tuple | None = None
+    #: 128-bit digest of ``ids`` and ``offs`` (filled by Lexer.intern_group; renumbered copies keep it)
+    digest: bytes | None = None
+    #: (walk-table rows, tail is empty, first tail byte) of the tokens, for tail walks (lazy)
+    walk: tuple | None = None
 
 
 @dataclass
@@ -86,7 +90,7 @@ def _renumbering(src_canon: list[int], canon: list[int]) -> dict | None:
 def _renumbered(g: ExitGroup, renum: dict | None) -> ExitGroup:
     """``g`` for another grammar's terminal numbers (rank order, hence ``terms`` order, is shared)."""
     return ExitGroup(g.terms if renum is None else tuple(renum[t] for t in g.terms), g.ids, g.offs, g.value,
-                     ckey=g.ckey)
+                     ckey=g.ckey, digest=g.digest, walk=g.walk)
 
 
 def _renumbered_tail(ti: "TailInfo", renum: dict | None) -> "TailInfo":
@@ -138,6 +142,7 @@ class Lexer:
         self._exits_within: dict[tuple[int, int], list[ExitGroup]] = {}
         self._canons: dict[int, tuple | None] = {}
         self._first_rows: dict[int, np.ndarray] = {}
+        self._first_ok: dict[int, np.ndarray] = {}
         self.words = tok.mask_words
 
     # ------------------------------------------------------------------ union states
@@ -285,8 +290,7 @@ class Lexer:
                 info.alive_acc = pack_ids(ids[~keep], self.words)
             ids, pos, term = ids[keep], pos[keep], term[keep]
             info.exits, exit_ids = self._group_exits(ids, pos, term)
-        valid = pack_ids(self.tok.walk_table.ids, self.words)
-        rest = valid & ~any_alive
+        rest = self.store.walked_bits & ~any_alive
         if len(exit_ids):
             rest &= ~pack_ids(exit_ids, self.words)
         info.rest = rest
@@ -474,12 +478,17 @@ class Lexer:
         parents: on the stdlib, 33k group objects held 1.6k distinct contents (a run of
         dashes lexes ``-`` after ``-`` under every operator that can precede it). The parser-side
         tail caches are keyed by group identity, so equal groups now share their results and
-        their tail lexing. Cost: one 128-bit digest of the group's arrays per new group."""
-        h = hashlib.blake2b(g.ids.tobytes(), digest_size=16)
-        h.update(g.offs.tobytes())
-        key = (g.terms, g.value, len(g.ids), h.digest())
+        their tail lexing. Cost: one 128-bit digest of the group's arrays per group object (kept
+        on it, and on its renumbered copies, so a shared analysis is digested once per process)."""
+        d = g.digest
+        if d is None:
+            h = hashlib.blake2b(g.ids.tobytes(), digest_size=16)
+            h.update(g.offs.tobytes())
+            d = g.digest = h.digest()
+        key = (g.terms, g.value, len(g.ids), d)
         got = self._groups.get(key)
-        if got is not None and np.array_equal(got.ids, g.ids) and np.array_equal(got.offs, g.offs):
+        if got is not None and ((got.ids is g.ids and got.offs is g.offs)
+                                or (np.array_equal(got.ids, g.ids) and np.array_equal(got.offs, g.offs))):
             return got
         if len(self._groups) >= 1_000_000:  # bounded; clearing only costs sharing
             self._groups.clear()
@@ -562,45 +571,87 @@ class Lexer:
         return (np.asarray(end, dtype=np.int64), np.asarray(acc_pos, dtype=np.int32),
                 np.asarray(acc_uid, dtype=np.int64))
 
-    def walk_tails(self, uid0: int, rows: np.ndarray, offs: np.ndarray):
+    def walk_tails(self, uid0: int, rows: np.ndarray, offs: np.ndarray, first: np.ndarray | None = None,
+                   part: tuple | None = None):
         """:meth:`union_walk` of token tails, cheaper for the big groups.
 
         An exit group can hold most of the vocabulary (after ``:`` with flexible
         whitespace, every token that starts with a blank exits the colon), and most of those
-        tails die on their first byte: that byte is looked up in the start state's
-        transition row (one gather), and only the survivors are walked, each distinct tail
-        once (``foo(`` and ``bar(`` share ``(``); positions come back relative to each row's
-        own offset."""
+        tails die on their first byte: only tokens whose first tail byte the start state takes
+        are walked, each distinct tail once (``foo(`` and ``bar(`` share ``(``); positions come
+        back relative to each row's own offset. The survivors are found from ``part`` (a
+        group's rows sorted by first tail byte, see :meth:`walk_index`: cost in survivors),
+        else from ``first`` (the first tail bytes) or the walk table (cost in rows)."""
         n = len(rows)
-        if n < 512:  # small groups: the plain walk is cheaper than the bookkeeping
+        if n < 512 and part is None:  # small groups: the plain walk is cheaper than the bookkeeping
             return self.union_walk(uid0, rows, offs)
-        wt = self.tok.walk_table
         end = np.full(n, -1, dtype=np.int64)
         acc_pos = np.full(n, -1, dtype=np.int32)
         acc_uid = np.full(n, -1, dtype=np.int64)
-        live = self.first_row(uid0)[wt.data[rows, offs]] >= 0
-        k = np.flatnonzero(live)
-        if not len(k):
-            return end, acc_pos, acc_uid
-        r, o = rows[k], offs[k]
-        lens = wt.lengths[r] - o
-        width = min(int(lens.max()), 24)
-        short = lens <= width
-        if short.all() and len(k) >= 2048:
-            cols = np.minimum(o[:, None] + np.arange(width)[None, :], wt.data.shape[1] - 1)
-            key = np.zeros((len(k), width + 1), dtype=np.uint8)
-            key[:, :width] = np.where(np.arange(width)[None, :] < lens[:, None], wt.data[r[:, None], cols], 0)
-            key[:, width] = lens  # tails that differ only by trailing zero bytes stay apart
-            kv = np.ascontiguousarray(key).view(np.dtype((np.void, width + 1))).ravel()
-            _, first, inv = np.unique(kv, return_index=True, return_inverse=True)
-            if len(first) < len(k):
-                e, ap, au = self.union_walk(uid0, r[first], o[first])
-                rel = np.where(ap >= 0, ap - o[first], -1)[inv]
-                end[k], acc_uid[k] = e[inv], au[inv]
-                acc_pos[k] = np.where(rel >= 0, rel + o, -1)
+        if part is not None:
+            order, bounds = part
+            ok = self.first_ok(uid0)
+            spans = [(bounds[c], bounds[c + 1]) for c in np.flatnonzero(ok).tolist()
+                     if bounds[c + 1] > bounds[c]]
+            if not spans:
                 return end, acc_pos, acc_uid
-        end[k], acc_pos[k], acc_uid[k] = self.union_walk(uid0, r, o)
+            k = order[spans[0][0]:spans[0][1]] if len(spans) == 1 else \
+                np.concatenate([order[x:y] for x, y in spans])
+        else:
+            if first is None:
+                first = self.tok.walk_table.data[rows, offs]
+            k = np.flatnonzero(self.first_ok(uid0)[first])
+            if not len(k):
+                return end, acc_pos, acc_uid
+        end[k], acc_pos[k], acc_uid[k] = self._walk_distinct(uid0, rows[k], offs[k])
         return end, acc_pos, acc_uid
+
+    def _walk_distinct(self, uid0: int, r: np.ndarray, o: np.ndarray):
+        """:meth:`union_walk` of many tails, each distinct tail walked once."""
+        wt = self.tok.walk_table
+        n = len(r)
+        if n >= 2048:
+            lens = wt.lengths[r] - o
+            width = min(int(lens.max()), 24)
+            if (lens <= width).all():
+                cols = np.minimum(o[:, None] + np.arange(width)[None, :], wt.data.shape[1] - 1)
+                key = np.zeros((n, width + 1), dtype=np.uint8)
+                key[:, :width] = np.where(np.arange(width)[None, :] < lens[:, None], wt.data[r[:, None], cols], 0)
+                key[:, width] = lens  # tails that differ only by trailing zero bytes stay apart
+                kv = np.ascontiguousarray(key).view(np.dtype((np.void, width + 1))).ravel()
+                _, first, inv = np.unique(kv, return_index=True, return_inverse=True)
+                if len(first) < n:
+                    e, ap, au = self.union_walk(uid0, r[first], o[first])
+                    rel = np.where(ap >= 0, ap - o[first], -1)[inv]
+                    return e[inv], np.where(rel >= 0, rel + o, -1).astype(np.int32), au[inv]
+        return self.union_walk(uid0, r, o)
+
+    def first_ok(self, uid: int) -> np.ndarray:
+        """bool[256]: the bytes some terminal of ``uid`` can take."""
+        ok = self._first_ok.get(uid)
+        if ok is None:
+            ok = self._first_ok[uid] = self.first_row(uid) >= 0
+        return ok
+
+    def walk_index(self, g: ExitGroup) -> tuple:
+        """(walk-table rows, empty tail, first tail byte, partition) of ``g``'s tokens, kept on
+        the group: a group is lexed from many fresh states, and finding a big group's few
+        survivors by gathering every first tail byte cost more than walking them. The partition
+        (big groups only) is (the non-empty rows sorted by first tail byte, where each byte's
+        run starts): the survivors from a start state are then a few slices."""
+        got = g.walk
+        if got is None:
+            wt = self.tok.walk_table
+            rows = wt.row_of[g.ids]
+            empty = g.offs >= wt.lengths[rows]
+            first = wt.data[rows, np.minimum(g.offs, wt.data.shape[1] - 1)]
+            part = None
+            if len(rows) - int(empty.sum()) >= 512:  # big: its rows by first tail byte
+                nz = np.flatnonzero(~empty)
+                order = nz[np.argsort(first[nz], kind="stable")]
+                part = (order, np.searchsorted(first[order], np.arange(257)).tolist())
+            got = g.walk = (rows, empty, first, part)
+        return got
 
     def first_row(self, uid: int) -> np.ndarray:
         """int64[256]: the union state after each byte from ``uid`` (-1: every terminal dies)."""
@@ -632,20 +683,27 @@ class Lexer:
                     self._keep_tail(g, f, _renumbered_tail(src, _renumbering(src_canon, self._canons[f][1])))
                     continue
                 need.setdefault(f, {})[id(g)] = g
-        wt = self.tok.walk_table
         for f, gd in need.items():
             gs = list(gd.values())
-            ids = np.concatenate([g.ids for g in gs]) if len(gs) > 1 else gs[0].ids
-            offs = np.concatenate([g.offs for g in gs]) if len(gs) > 1 else gs[0].offs
-            rows = wt.row_of[ids]
+            parts = [self.walk_index(g) for g in gs]
+            part = None
+            if len(gs) > 1:
+                ids = np.concatenate([g.ids for g in gs])
+                offs = np.concatenate([g.offs for g in gs])
+                rows, empty, first = (np.concatenate([p[j] for p in parts]) for j in range(3))
+            else:
+                ids, offs, (rows, empty, first, part) = gs[0].ids, gs[0].offs, parts[0]
             # a token that ended exactly with the lexeme has nothing left to lex
-            empty = offs >= wt.lengths[rows]
             end = np.full(len(ids), -1, dtype=np.int64)
             acc_pos = np.full(len(ids), -1, dtype=np.int32)
             acc_uid = np.full(len(ids), -1, dtype=np.int64)
             walk = ~empty
-            if walk.any():
-                e, ap, au = self.walk_tails(f, rows[walk], offs[walk])
+            if part is not None:  # the partition holds the non-empty rows only
+                end, acc_pos, acc_uid = self.walk_tails(f, rows, offs, part=part)
+            elif walk.all():
+                end, acc_pos, acc_uid = self.walk_tails(f, rows, offs, first)
+            elif walk.any():
+                e, ap, au = self.walk_tails(f, rows[walk], offs[walk], first[walk])
                 end[walk], acc_pos[walk], acc_uid[walk] = e, ap, au
             start = 0
             for g in gs:

@@ -83,8 +83,13 @@ def test_union_walk_small_and_vectorised_paths_agree(llama3):
         for a, b in zip(big, small):
             assert (a[k:k + 20] == b).all()
     tails = lex.walk_tails(uid, rows, offs)  # first-byte filter + dedupe
-    for a, b in zip(big, tails):
-        assert (a == b).all()
+    given = lex.walk_tails(uid, rows, offs, wt.data[rows, offs])  # first bytes passed in
+    first = wt.data[rows, offs]
+    order = np.argsort(first, kind="stable")
+    part = (order, np.searchsorted(first[order], np.arange(257)).tolist())
+    parted = lex.walk_tails(uid, rows, offs, part=part)  # survivors from the partition (walk_index)
+    for a, b, c, d in zip(big, tails, given, parted):
+        assert (a == b).all() and (a == c).all() and (a == d).all()
 
 
 def test_alive_sets_partition_tokens_by_live_terminals(llama3):

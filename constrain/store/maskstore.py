@@ -197,6 +197,16 @@ class MaskStore:
         #: union-state analyses shared across grammars (filled by constrain.lexer.Lexer)
         self.analyses: OrderedDict = OrderedDict()
         self.tails: OrderedDict = OrderedDict()
+        self._walked: np.ndarray | None = None
+
+    @property
+    def walked_bits(self) -> np.ndarray:
+        """Packed bits of every token the walks cover (grammar-allowable bytes); read-only."""
+        if self._walked is None:
+            b = pack_ids(self.tok.walk_table.ids, self.tok.mask_words)
+            b.flags.writeable = False
+            self._walked = b
+        return self._walked
 
     @property
     def dir(self) -> Path | None:
