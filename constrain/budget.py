@@ -5,6 +5,11 @@ Deadlines are checked between steps, but one step can be a single long call
 POSIX interval timer that raises :class:`CompileBudgetError` inside that call.
 It only works in the main thread of a process with ``SIGALRM`` (elsewhere it is
 a no-op and the between-step checks remain); nested limits keep the outer one.
+
+The timer repeats every ``REFIRE`` seconds after it expires, until the block ends: a Python
+signal handler runs wherever the main thread is, and an exception raised inside a weakref
+callback or a finalizer (``WeakValueDictionary`` cleanups run during allocation) is printed and
+dropped. A one-shot alarm lost that way once let a hostile pattern build its DFA unbounded.
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import threading
 from .errors import CompileBudgetError
 
 _active = False
+REFIRE = 0.05  # seconds between raises once the budget is spent
 
 
 @contextlib.contextmanager
@@ -30,17 +36,16 @@ def time_limit(seconds: float, what: str = "compilation"):
 
     def _expired(signum, frame):
         if armed[0]:  # a late alarm (after the block ended) is ignored
-            armed[0] = False
             raise CompileBudgetError(f"{what} exceeded its time budget of {seconds:.3g}s")
 
     old = signal.signal(signal.SIGALRM, _expired)
     _active = True
-    # The one-shot timer raises at most once, possibly inside the inner ``finally``; the outer
+    # The timer can fire inside the inner ``finally`` before it disarms; the outer
     # one then still disarms and restores, so a limit can never stay active after its block
     # (which would silently turn every later limit into a no-op).
     try:
         try:
-            signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
+            signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001), REFIRE)
             yield
         finally:
             armed[0] = False
@@ -50,3 +55,4 @@ def time_limit(seconds: float, what: str = "compilation"):
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
         _active = False
+REFIRE = 0.05  # seconds between raises once the budget is spent

@@ -18,6 +18,24 @@ def test_interrupts_a_long_call():
     assert time.monotonic() - t0 < 2.0 and not budget._active
 
 
+def test_a_swallowed_alarm_fires_again():
+    """A raise lost where Python drops exceptions (a weakref callback, a finalizer) must not end
+    the limit: the timer repeats until the block is left."""
+    swallowed = 0
+    t0 = time.monotonic()
+    with pytest.raises(CompileBudgetError):
+        with budget.time_limit(0.05, "spin"):
+            while time.monotonic() - t0 < 3.0:  # a lost alarm ends here, and the test fails
+                try:
+                    while time.monotonic() - t0 < 3.0:
+                        pass
+                except CompileBudgetError:
+                    swallowed += 1
+                    if swallowed >= 3:
+                        raise
+    assert swallowed == 3 and time.monotonic() - t0 < 2.0 and not budget._active
+
+
 def test_alarm_at_the_block_end_never_leaves_the_limit_active():
     """Budgets that expire right around the end of their block (the race that once left ``_active``
     set, turning every later limit into a no-op: a hostile-pattern test then hung in CI)."""
