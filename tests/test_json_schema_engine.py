@@ -474,6 +474,27 @@ def test_read_tracking_signatures(llama3):
     assert not any(_bit(g.mask(mp.state), t) for t in a_key) and all(_bit(g.mask(mo.state), t) for t in a_key)
 
 
+def test_remembered_feeds_replay_their_reads(llama3):
+    """A feed is memoised per state; a remembered one must report the same read depth as the
+    computed one (a pop reads the frame below), or masks would be shared too widely."""
+    from constrain.frontends.json_schema.parser import RBRACE
+
+    g = constrain.compile_json_schema({"type": "object", "properties": {"o": {
+        "type": "object", "properties": {"a": {"type": "integer"}}}}}, llama3)
+    parser = g.parser
+    m = g.matcher()
+    assert m.advance_bytes(b'{"o": {"a": 1')
+    s = g.backup(m.state)[0]  # the inner object after its value: "}" closes it
+    reads = []
+    for _ in range(2):
+        parser.track_push()
+        got = parser.feed(s, (RBRACE,), b"}")
+        reads.append((got, parser.track_pop(s)))
+    assert reads[0] == reads[1] and reads[0][0] is not None
+    assert reads[0][1] >= 2  # the pop read the outer object's frame
+    assert ((RBRACE,), b"}") in s.fed
+
+
 LENGTH_KEYED = [
     # maxLength past the regex limit (a length check); minLength past it too; array items share
     ({"type": "object", "properties": {

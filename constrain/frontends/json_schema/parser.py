@@ -93,7 +93,7 @@ class Cfg:
 
 class PState:
     __slots__ = ("cfgs", "start", "cands", "lex_cands", "accept", "grouped", "takes", "vkinds", "capt",
-                 "top", "sigs", "__weakref__")
+                 "top", "sigs", "fed", "__weakref__")
 
     def __init__(self, cfgs, start):
         self.cfgs, self.start = cfgs, start
@@ -108,6 +108,7 @@ class PState:
         self.grouped = any(c.groups for c in cfgs)
         self.capt = any(c.capt for c in cfgs)  # some value here is recorded for uniqueItems
         self.takes: dict = {}  # terms -> could they be taken (feed with lexeme=None), for grouped states
+        self.fed: dict | None = None  # (terms, lexeme) -> (state after it, lowest depth read); see feed
         self.accept = any(c.frame[0] == "END" for c in cfgs)
 
     def __repr__(self):
@@ -377,25 +378,57 @@ class SchemaParser:
             self._states.clear()
             self._expand_memo.clear()
 
+    #: lexemes remembered per state (see feed); past this the state's memo starts over
+    FED_LIMIT = 512
+
     def feed(self, state, terms, lexeme):
         self._trim()
         self._read(state)
         if state.start and terms[0] == WS:
             return self.state(state.cfgs, False)
         if lexeme is None:
-            # "could this terminal be taken here, value unknown": the candidates are exact
-            # up to value checks, which are decided when the lexeme is complete; the
-            # configurations that can take it must leave every group satisfiable.
-            cands = self.exact_candidates(state)
-            if not any(t in cands for t in terms):
-                return None
-            if not state.grouped and not state.capt:
-                return state
-            key = terms
-            got = state.takes.get(key)
-            if got is None:
-                got = state.takes[key] = bool(self.takers(state, terms))
-            return state if got else None
+            return self._can_take(state, terms)
+        # Memoised per state: one lexeme is fed many times (a mask's exits, their tails, the
+        # advance that follows), and a feed's outcome depends only on the state, the terminals
+        # and the lexeme. The depth the feed read (its pops) is kept and replayed on a hit, so
+        # read tracking sees the same reads. On the MaskBench sample two feeds in three repeat.
+        memo = state.fed
+        if memo is None:
+            memo = state.fed = {}
+        key = (terms, lexeme)
+        got = memo.get(key)
+        if got is not None:
+            if got[1] < self._low:
+                self._low = got[1]
+            return got[0]
+        outer, self._low = self._low, _NO_READ
+        try:
+            res = self._feed(state, terms, lexeme)
+        finally:
+            low = self._low
+            self._low = min(outer, low)
+        if len(memo) >= self.FED_LIMIT:
+            memo.clear()
+        memo[key] = (res, low)
+        return res
+
+    def _can_take(self, state, terms):
+        """``feed`` with lexeme None: could one of ``terms`` be taken here, value unknown?"""
+        # "could this terminal be taken here, value unknown": the candidates are exact
+        # up to value checks, which are decided when the lexeme is complete; the
+        # configurations that can take it must leave every group satisfiable.
+        cands = self.exact_candidates(state)
+        if not any(t in cands for t in terms):
+            return None
+        if not state.grouped and not state.capt:
+            return state
+        key = terms
+        got = state.takes.get(key)
+        if got is None:
+            got = state.takes[key] = bool(self.takers(state, terms))
+        return state if got else None
+
+    def _feed(self, state, terms, lexeme):
         out: set = set()
         pending: list = []
         if LBRACE in terms:
