@@ -100,3 +100,45 @@ def test_dfa_key_is_the_same_in_every_process():
     assert len(keys) == 1, keys
     d = regex_to_dfa(regexes[0])
     assert d.matches(b" ,\n  ") and not d.matches(b",,")
+
+
+def _equivalent_pairs(d) -> list[tuple[int, int]]:
+    """Pairs of equivalent states, by table filling (Myhill-Nerode): an independent check."""
+    import numpy as np
+
+    n = len(d.accept)
+    cols = np.unique(d.trans, axis=1).T.tolist()  # one row per distinct byte column
+    acc = d.accept.tolist()
+    apart = [[acc[p] != acc[q] for q in range(n)] for p in range(n)]
+    changed = True
+    while changed:
+        changed = False
+        for p in range(n):
+            for q in range(p + 1, n):
+                if apart[p][q]:
+                    continue
+                for col in cols:
+                    a, b = col[p], col[q]
+                    if (a < 0) != (b < 0) or (a >= 0 and apart[min(a, b)][max(a, b)]):
+                        apart[p][q] = changed = True
+                        break
+    return [(p, q) for p in range(n) for q in range(p + 1, n) if not apart[p][q]]
+
+
+@pytest.mark.parametrize("rx", PATTERNS[:6] + [r'"(?:(?:[0-9]|[a-f]){2}){0,8}"', r"(?:a|b)*a(?:a|b){3}"])
+def test_dfas_are_minimal(rx):
+    """No two states of a lowered DFA are equivalent (each state is a mask-store entry and a
+    lexer state of its own, so equivalent ones cost walks and masks for nothing)."""
+    d = _dfa(rx)
+    assert _equivalent_pairs(d) == []
+
+
+def test_literal_tries_share_their_endings():
+    from constrain.fsm.bytedfa import literals_to_dfa
+
+    words = [b'"red"', b'"bred"', b'"green"', b'"blue"', b'"glue"', b'"re"']
+    d = literals_to_dfa(words)
+    assert _equivalent_pairs(d) == []
+    assert all(d.matches(w) for w in words)
+    assert not any(d.matches(w) for w in (b'"r"', b'"bre"', b'"redd"', b'"gred"', b'"blued"', b'red'))
+    assert len(d.accept) < sum(len(w) for w in words) // 2  # a trie would need 26 states
