@@ -164,7 +164,7 @@ def build_grammar(spec: GrammarSpec, tok: TokenizerInfo, options: CompileOptions
             if t.regex is None:
                 dfas.append(None)
                 continue
-            key = t.literal if t.literal is not None else t.regex
+            key = t.literal if t.literal is not None else (t.regex, t.also, t.minus) if t.also or t.minus else t.regex
             got = dfa_cache.get(key) if dfa_cache is not None else None
             if got is None:
                 if t.literal is not None:
@@ -174,7 +174,7 @@ def build_grammar(spec: GrammarSpec, tok: TokenizerInfo, options: CompileOptions
                 elif t.alternatives is not None:
                     got = literals_to_dfa(t.alternatives, opts.max_dfa_states, f"terminal {t.name}")
                 else:
-                    got = regex_to_dfa(t.regex, opts.max_dfa_states, t.name)
+                    got = regex_to_dfa(t.regex, opts.max_dfa_states, t.name, also=t.also, minus=t.minus)
                     if got.accept[0]:
                         raise GrammarError(f"terminal {t.name} matches the empty string", _where(t))
                 if dfa_cache is not None:

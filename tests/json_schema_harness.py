@@ -28,10 +28,11 @@ class Harness:
             from constrain.fsm.bytedfa import literal_to_dfa, regex_to_dfa
 
             t = self.spec.terminals[i]
-            key = t.literal if t.literal is not None else t.regex
+            key = t.literal if t.literal is not None else (t.regex, t.also, t.minus)
             d = _DFA_CACHE.get(key)
             if d is None:
-                d = literal_to_dfa(t.literal) if t.literal is not None else regex_to_dfa(t.regex, 200000)
+                d = literal_to_dfa(t.literal) if t.literal is not None else \
+                    regex_to_dfa(t.regex, 200000, also=t.also, minus=t.minus)
                 _DFA_CACHE[key] = d
             self._rx[i] = d
         return d

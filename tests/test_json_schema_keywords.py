@@ -46,6 +46,11 @@ CASES = [
      ["ab", "abcd"], ["a", "abcde", "aB"]),
     ("pattern-escapes", {"type": "string", "pattern": "^[\\\\\"/]+$"}, ["\\", "\"/\\"], ["a", ""]),
     ("pattern-alt-anchor", {"type": "string", "pattern": "^$|^x+$"}, ["", "xx"], ["y", "xy"]),
+    ("pattern-lookahead", {"type": "string", "pattern": "^(?=.*[0-9])(?!admin)[a-z0-9]{3,8}$"},
+     ["abc1", "ad1min", "9xy"], ["abcd", "admin1", "ab", "abcdefgh1", "admin9"]),
+    ("pattern-lookahead-keys", {"type": "object", "patternProperties": {"^(?!@@)[a-z@]+$": {"type": "integer"}},
+                                "additionalProperties": False},
+     [{"a@": 1}, {"@a": 2, "b": 3}, {}], [{"@@a": 1}, {"a@": "x"}, {"A": 1}]),
     ("format-date", {"type": "string", "format": "date"}, ["2024-02-29", "1999-12-31"], ["2024-13-01", "24-01-01", "x"]),
     ("format-date-time", {"type": "string", "format": "date-time"}, ["2024-01-01T10:00:00Z", "2024-01-01T10:00:00.5+02:00"],
      ["2024-01-01", "2024-01-01T25:00:00Z"]),
@@ -301,3 +306,38 @@ def test_huge_numbers_are_exact():
     for frac in ["", ".1", ".2", ".5", ".8", ".9"]:
         text = str(lo) + frac
         assert h.accepts(text) == ((Fraction(text) / Fraction("0.3")).denominator == 1), text
+
+
+def test_lookahead_patterns_are_exact_in_masks(llama3):
+    """Leading lookaheads are lowered into the string's DFA (an intersection), so the mask is
+    exact: random walks never reach a dead end and every finished string matches."""
+    import random
+    import re
+
+    import constrain
+
+    schema = {"type": "string", "pattern": "^(?=.*[0-9])(?!admin)[a-z0-9]{3,8}$"}
+    g = constrain.compile_json_schema(schema, llama3)
+    ref = re.compile(schema["pattern"].replace("$", "\\Z"))
+    for text, ok in [(b'"admin1"', False), (b'"abcd"', False), (b'"ad1min"', True)]:
+        m = g.matcher()
+        assert (m.advance_bytes(text) and m.is_accepting()) == ok, text
+    m = g.matcher()
+    assert not m.advance_bytes(b'"admin')  # refused as soon as the lookahead fails
+    rng, mask, done = random.Random(3), llama3.allocate_bitmask(), 0
+    for _ in range(60):
+        m, out = g.matcher(), []
+        for _ in range(12):
+            m.fill_bitmask(mask)
+            ids = llama3.bitmask_to_ids(mask).tolist()
+            assert ids, "dead end"
+            if m.is_accepting():
+                break
+            t = rng.choice([i for i in ids if i not in g.stop_ids])
+            assert m.advance(t)
+            out.append(t)
+        if m.is_accepting():
+            done += 1
+            text = b"".join(llama3.token_bytes[t] for t in out).decode()
+            assert ref.search(json.loads(text)), text
+    assert done >= 30

@@ -148,3 +148,30 @@ def test_formats(fmt, good, bad):
         assert py.fullmatch(s), (fmt, s)
     for s in bad:
         assert not py.fullmatch(s), (fmt, s)
+
+
+LOOKAHEADS = ["^(?=.*[0-9])(?!admin)[a-z0-9]{3,6}$", "^(?!ab)[abc]+$", "^(?!a|bc)$", "^(?=[^c]+$)(?!\\s+$)(.|\\n)+$",
+              "^(?![ b]*\\(c(.*)\\))[\\s\\S]*", "^(?=a)(?=.*b)", "^(?!.*cc)(?=.{2,4}$)[abc ]*$"]
+
+
+@pytest.mark.parametrize("pattern", LOOKAHEADS)
+def test_ecma_leading_lookaheads_are_exact(pattern):
+    """A lookahead right after a leading ^ tests the whole string: the pattern is an
+    intersection (search_parts), decided like Python's re, which has the same semantics here
+    (with \\Z for ECMA's '$', which has no before-newline case), on every string of up to 5
+    characters over a small alphabet."""
+    from itertools import product
+
+    from constrain.frontends.json_schema.compile import pattern_matches
+
+    ref = re.compile(pattern.replace("$", "\\Z"))
+    for n in range(6):
+        for t in product("abc \n(", repeat=n):
+            s = "".join(t)
+            assert pattern_matches(pattern, s) == bool(ref.search(s)), (pattern, s)
+
+
+@pytest.mark.parametrize("pattern", ["(?=a)b", "^a(?=b)", "^((?!mode).)*$", "^(?=(?=a))", "^(?=a^)", "x|^(?=a)"])
+def test_ecma_lookaheads_elsewhere_are_refused(pattern):
+    with pytest.raises(RegexError):
+        er.search_parts(pattern)

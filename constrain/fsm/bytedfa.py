@@ -79,15 +79,30 @@ class ByteDFA:
         self._complete = None
 
 
-def regex_to_dfa(regex: str, max_states: int = 20000, name: str | None = None) -> ByteDFA:
+def regex_to_dfa(regex: str, max_states: int = 20000, name: str | None = None,
+                 also: tuple[str, ...] = (), minus: tuple[str, ...] = ()) -> ByteDFA:
     """Compile a regex (interegular syntax) to a live-pruned byte DFA.
+
+    ``also`` / ``minus``: regexes whose languages the result is intersected with / has taken
+    away (character-level products, before the UTF-8 lowering): ECMA lookaheads and a string's
+    several patterns become one exact automaton instead of a check when the value ends.
 
     Raises :class:`RegexError` for unsupported syntax and
     :class:`CompileBudgetError` when the DFA would exceed ``max_states``.
     """
+    what = f"terminal {name}" if name else "regex"
+    fsm = _char_fsm(regex, what, name, max_states)
+    for rx in also:
+        fsm = _checked(fsm.intersection(_char_fsm(rx, what, name, max_states)), regex, what, max_states)
+    for rx in minus:
+        fsm = _checked(fsm.difference(_char_fsm(rx, what, name, max_states)), regex, what, max_states)
+    return _lower_fsm(fsm, regex, max_states, what)
+
+
+def _char_fsm(regex: str, what: str, name: str | None, max_states: int):
+    """interegular's character DFA of ``regex``, with this module's errors."""
     import interegular
 
-    what = f"terminal {name}" if name else "regex"
     _reject_context(regex, what, name)
     try:
         fsm = interegular.parse_pattern(regex).to_fsm()
@@ -95,9 +110,13 @@ def regex_to_dfa(regex: str, max_states: int = 20000, name: str | None = None) -
         raise
     except Exception as e:  # interegular raises several exception types
         raise RegexError(f"cannot compile {what} /{regex}/ to a DFA: {type(e).__name__}: {e}", name) from e
+    return _checked(fsm, regex, what, max_states)
+
+
+def _checked(fsm, regex: str, what: str, max_states: int):
     if len(fsm.states) > max_states:
         raise CompileBudgetError(f"{what} /{regex[:80]}/ needs {len(fsm.states)} DFA states (limit {max_states})")
-    return _lower_fsm(fsm, regex, max_states, what)
+    return fsm
 
 
 def _reject_context(regex: str, what: str, name: str | None) -> None:

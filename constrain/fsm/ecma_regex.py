@@ -15,8 +15,9 @@ Supported: literals, escapes (``\\d \\w \\s`` and negations, ``\\xHH``,
 ``\\uHHHH``, ``\\u{...}``, ``\\cX``, control escapes, identity escapes),
 classes, ``.``, groups (capturing, ``(?:``, named), alternation, greedy and
 lazy quantifiers, and ``^``/``$`` anywhere (interior anchors are split into
-anchor-free languages, see _anchor_modes). Lookaround, back-references, word
-boundaries and ``\\p{..}`` raise :class:`RegexError` (callers turn that into
+anchor-free languages, see _anchor_modes), and lookaheads right after a leading
+``^`` (an intersection, see search_parts). Other lookaheads, lookbehind,
+back-references, word boundaries and ``\\p{..}`` raise :class:`RegexError` (callers turn that into
 an ``UnsupportedSchemaError``).
 """
 from __future__ import annotations
@@ -153,8 +154,8 @@ class _P:
                     self.err("numbers out of order in {} quantifier")
             else:
                 return atom
-            if atom[0] in ("bol", "eol"):
-                self.err("quantified anchor")
+            if atom[0] in ("bol", "eol", "look"):
+                self.err("quantified assertion")
             if self.peek() == "?":
                 self.i += 1  # lazy: same language
             atom = ("rep", atom, lo, hi)
@@ -171,8 +172,16 @@ class _P:
                     self.err("bad group name")
                 self.i = j + 1
                 self.groups += 1
+            elif self.s.startswith("?=", self.i) or self.s.startswith("?!", self.i):
+                positive = self.s[self.i + 1] == "="
+                self.i += 2
+                node = self.alt()
+                if self.peek() != ")":
+                    self.err("missing ')'")
+                self.i += 1
+                return ("look", positive, node)
             elif self.peek() == "?":
-                self.err("lookaround is not supported")
+                self.err("lookbehind is not supported")
             else:
                 self.groups += 1
             node = self.alt()
@@ -491,13 +500,73 @@ def _anchor_modes(n) -> dict:
     return out
 
 
+def _has_look(n) -> bool:
+    k = n[0]
+    if k == "look":
+        return True
+    if k in ("cat", "alt"):
+        return any(_has_look(x) for x in n[1])
+    if k == "rep":
+        return _has_look(n[1])
+    return False
+
+
+def search_parts(pattern: str):
+    """``(main, musts, must_nots)``: the strings in which ``pattern`` finds a match are those of
+    ``main`` (as :func:`search_language`) that are in every language of ``musts`` and in none of
+    ``must_nots`` (anchor-free ASTs of whole strings).
+
+    Lookaheads are supported where they test the whole string: right after a leading ``^``
+    (``^(?=.*[0-9])(?!admin)[a-z0-9]{8,}$``, the usual password and reserved-name rules).
+    ``(?=X)`` there is the language X.* (X if X ends with ``$``), ``(?!X)`` its complement; so
+    the pattern is an intersection, which the DFA builder computes (``regex_to_dfa(also=,
+    minus=)``). Elsewhere a lookahead raises RegexError, as lookbehind always does."""
+    node = parse(pattern)
+    if not _has_look(node):
+        return _search(node, pattern), (), ()
+    items = list(node[1]) if node[0] == "cat" else [node]
+    if not items or items[0][0] != "bol":
+        raise RegexError(f"pattern {pattern!r}: a lookahead is supported only right after a leading '^'")
+    j = 1
+    musts, nots = [], []
+    while j < len(items) and items[j][0] == "look":
+        _, positive, x = items[j]
+        (musts if positive else nots).append(_whole_string(x, pattern))
+        j += 1
+    rest = ("cat", (items[0], *items[j:]))
+    if _has_look(rest):
+        raise RegexError(f"pattern {pattern!r}: a lookahead is supported only right after a leading '^'")
+    return _search(rest, pattern), tuple(musts), tuple(nots)
+
+
+def _whole_string(x, pattern: str):
+    """The whole strings a lookahead body ``x`` tests true on: x.*, or x where it ends in '$'."""
+    if _has_look(x):
+        raise RegexError(f"pattern {pattern!r}: nested lookaheads are not supported")
+    items = list(x[1]) if x[0] == "cat" else [x]
+    ended = bool(items) and items[-1][0] == "eol"
+    if ended:
+        items.pop()
+    body = ("cat", tuple(items))
+    if _has_anchor(body):
+        raise RegexError(f"pattern {pattern!r}: anchors inside a lookahead are supported only at its end")
+    return body if ended else _cat2(body, ("rep", ("chars", ANY), 0, None))
+
+
 def search_language(pattern: str):
     """AST of the set of strings in which ``pattern`` finds a match (ECMA search semantics).
 
     Branches with the same anchoring share one ``.*`` on each side: ``.*(?:a|b).*`` has a
     DFA about the size of a trie of the branches, while ``.*a.*|.*b.*`` makes interegular's
-    construction track every branch separately (exponential in the branch count)."""
+    construction track every branch separately (exponential in the branch count).
+    A pattern with lookaheads raises RegexError here (see :func:`search_parts`)."""
     node = parse(pattern)
+    if _has_look(node):
+        raise RegexError(f"pattern {pattern!r}: lookahead is not supported here")
+    return _search(node, pattern)
+
+
+def _search(node, pattern: str):
     by_anchor: dict = {}
     for start, body, end in _branches(node):
         by_anchor.setdefault((start, end), []).append(body)
@@ -518,7 +587,10 @@ def search_language(pattern: str):
 def simple_repeat(pattern: str):
     """If the pattern is ``^C{lo,hi}$`` for one char class C, return (C, lo, hi); else None."""
     try:
-        br = _branches(parse(pattern))
+        node = parse(pattern)
+        if _has_look(node):
+            return None
+        br = _branches(node)
     except RegexError:
         return None
     if len(br) != 1 or not br[0][0] or not br[0][2]:

@@ -54,6 +54,9 @@ class Terminal:
     len_bounds: tuple[int, int | None] | None = None
     #: a finite set of exact byte strings (a large enum): built as a trie, no regex engine
     alternatives: tuple[bytes, ...] | None = None
+    #: regexes whose languages this terminal's is intersected with / minus (``regex_to_dfa``)
+    also: tuple[str, ...] = ()
+    minus: tuple[str, ...] = ()
 
 
 class Parser(Protocol):

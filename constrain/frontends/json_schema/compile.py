@@ -45,9 +45,13 @@ class _Fsm:
             import interegular
             from interegular.fsm import anything_else
 
-            rx = er.to_python(er.search_language(pattern))
+            main, musts, nots = er.search_parts(pattern)
             try:
-                fsm = interegular.parse_pattern(rx).to_fsm()
+                fsm = interegular.parse_pattern(er.to_python(main)).to_fsm()
+                for x in musts:  # lookaheads: an intersection (see ecma_regex.search_parts)
+                    fsm = fsm.intersection(interegular.parse_pattern(er.to_python(x)).to_fsm())
+                for x in nots:
+                    fsm = fsm.difference(interegular.parse_pattern(er.to_python(x)).to_fsm())
             except Exception as e:  # noqa: BLE001
                 raise RegexError(f"cannot compile pattern {pattern!r}: {e}") from e
             sm = {c: i for c, i in fsm.alphabet._symbol_mapping.items() if c is not anything_else}
@@ -150,9 +154,9 @@ class ObjInfo:
         self.generic_term = None
         self.generic_any = False  # the additional-key terminal accepts any string
         if self.generic:
-            rx = self.generic_regex()
-            self.generic_any = rx == f'"(?:{er.json_char_regex(er.ANY)}*)"'
-            self.generic_term = comp.regex(rx, value=True)
+            rx, also, minus = self.generic_regex()
+            self.generic_any = rx == f'"(?:{er.json_char_regex(er.ANY)}*)"' and not also and not minus
+            self.generic_term = comp.regex(rx, value=True, also=also, minus=minus)
             self.key_terms.add(self.generic_term)
         self.all_key_terms = frozenset(self.key_terms)
         self._gen_memo = {}
@@ -270,23 +274,30 @@ class ObjInfo:
     def name_ok(self, k) -> bool:
         return all(self.comp.py_valid(n, k) for n in self.names_nodes)
 
-    def generic_regex(self) -> str:
-        # the key language: propertyNames' string language if simple, else any string;
-        # with additionalProperties false in every part, the union of the part's patterns.
-        body = None
+    def generic_regex(self) -> tuple[str, tuple, tuple]:
+        """(regex, also, minus) of the additional-key terminal (see ``Compiler.regex``): the key
+        language is propertyNames' string language if simple, else any string; with
+        additionalProperties false in every part, the union of the part's patterns (one
+        pattern may have leading lookaheads: an intersection)."""
+        body, also, minus = None, (), ()
         if len(self.names_nodes) == 1:
             n = deref(self.names_nodes[0])
             if isinstance(n, Typed) and "string" in n.types and n.enum is None:
-                body = self.comp.string_body(n)[0]
+                body, _, also, minus = self.comp.string_body(n)
         if body is None:
             pats = None
             if len(self.t.o.parts) == 1 and self.t.o.parts[0].additional is FALSE:
                 pats = [pat for pat, _ in self.t.o.parts[0].patterns]
-            if pats:
+            if pats and len(pats) == 1:
+                main, musts, nots = er.search_parts(pats[0])
+                body = er.to_json_body(main)
+                also = tuple(f'"(?:{er.to_json_body(x)})"' for x in musts)
+                minus = tuple(f'"(?:{er.to_json_body(x)})"' for x in nots)
+            elif pats:
                 body = "|".join(f"(?:{er.to_json_body(er.search_language(p))})" for p in pats)
             else:
                 body = f"{er.json_char_regex(er.ANY)}*"
-        return f'"(?:{body})"'
+        return f'"(?:{body})"', also, minus
 
     def child(self, name):
         if name in self.known:
@@ -531,11 +542,13 @@ class Compiler:
         return i
 
     def regex(self, rx: str, value: bool = False, max_chars: int | None = None,
-              len_bounds: tuple[int, int | None] | None = None) -> int:
-        key = ("r", rx, max_chars, len_bounds)
+              len_bounds: tuple[int, int | None] | None = None, also: tuple[str, ...] = (),
+              minus: tuple[str, ...] = ()) -> int:
+        key = ("r", rx, max_chars, len_bounds, also, minus)
         i = self.by_key.get(key)
         if i is None:
-            i = self._add(Terminal(f"R{len(self.terminals)}", rx, max_chars=max_chars, len_bounds=len_bounds), key)
+            i = self._add(Terminal(f"R{len(self.terminals)}", rx, max_chars=max_chars, len_bounds=len_bounds,
+                                   also=also, minus=minus), key)
         if value:
             self.value_terms.add(i)
         return i
@@ -629,16 +642,20 @@ class Compiler:
 
     # ------------------------------------------------------------ strings
     def string_body(self, t: Typed):
-        """(regex body between the quotes, runtime check or None) for a non-enum string node."""
+        """(regex body between the quotes, runtime check or None, bodies it must also match,
+        bodies it must not match) for a non-enum string node. The last two come from the
+        lookaheads of the pattern lowered into the body (``ecma_regex.search_parts``)."""
         s = t.s
         pats = list(s.patterns) + [FORMATS[f] for f in s.formats if f in FORMATS]
         fchecks = tuple(CHECKED_FORMATS[f] for f in s.formats if f in CHECKED_FORMATS)
         lo, hi = s.min_len, s.max_len
         if hi is not None and lo > hi:
-            return None, None  # minLength > maxLength: no string (MaskBench Handwritten---length)
+            return None, None, (), ()  # minLength > maxLength: no string (MaskBench Handwritten---length)
         checks_pats: list = []
         length_runtime = False
         body = None
+        also: tuple = ()
+        minus: tuple = ()
         for i, p in enumerate(pats):
             rep = er.simple_repeat(p)
             if rep is not None and body is None:
@@ -646,7 +663,7 @@ class Compiler:
                 a2 = max(a, lo)
                 b2 = b if hi is None else (hi if b is None else min(b, hi))
                 if b2 is not None and a2 > b2:
-                    return None, None
+                    return None, None, (), ()
                 if (b2 or 0) <= LEN_REGEX_LIMIT and a2 <= LEN_REGEX_LIMIT:
                     body = self._rep(er.json_char_regex(chars), a2, b2)
                     continue
@@ -654,7 +671,10 @@ class Compiler:
         if body is None:
             if checks_pats:
                 p0 = checks_pats.pop(0)
-                body = er.to_json_body(er.search_language(p0))
+                main, musts, nots = er.search_parts(p0)
+                body = er.to_json_body(main)
+                also = tuple(f'"(?:{er.to_json_body(x)})"' for x in musts)
+                minus = tuple(f'"(?:{er.to_json_body(x)})"' for x in nots)
                 length_runtime = lo > 0 or hi is not None
             else:
                 e = er.json_char_regex(er.ANY)
@@ -670,7 +690,7 @@ class Compiler:
             _Fsm.get(p)
         notv = s.not_values
         if not checks_pats and not length_runtime and not notv and not fchecks:
-            return body, None
+            return body, None, also, minus
 
         def check(v: str, lo=lo, hi=hi, pats=tuple(checks_pats), notv=notv, lr=length_runtime, fc=fchecks) -> bool:
             if lr and (len(v) < lo or (hi is not None and len(v) > hi)):
@@ -681,7 +701,7 @@ class Compiler:
 
         if length_runtime and not checks_pats and not notv and not fchecks:
             check.len_bounds = (lo, hi)  # the value matters only through its length
-        return body, check
+        return body, check, also, minus
 
     @staticmethod
     def _rep(e: str, a: int, b: int | None) -> str:
@@ -712,13 +732,14 @@ class Compiler:
                 # one literal terminal per value: no regex->DFA build, shared across schemas
                 return [(self.literal(x), None) for x in texts]
             return [(self.alternatives(texts, value=self._capture), None)]
-        body, chk = self.string_body(t)
+        body, chk, also, minus = self.string_body(t)
         if body is None:
             return None
         # a maxLength checked at the end also caps open strings (exact: see store.charbounds)
         cap = t.s.max_len if chk is not None else None
         lb = getattr(chk, "len_bounds", None)
-        term = self.regex(f'"(?:{body})"', value=chk is not None or self._capture, max_chars=cap, len_bounds=lb)
+        term = self.regex(f'"(?:{body})"', value=chk is not None or self._capture, max_chars=cap, len_bounds=lb,
+                          also=also, minus=minus)
         if chk is None:
             return [(term, None)]
 
