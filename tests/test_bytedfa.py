@@ -76,8 +76,14 @@ def test_literals_to_dfa_is_exact_and_bounded():
         assert d.matches(w)
     for w in (b'"GMT+"', b'"Africa/"', b'"GMT+12"', b'', b'"Z'):
         assert not d.matches(w)
-    with pytest.raises(CompileBudgetError):
-        literals_to_dfa([f'"{i:06d}"'.encode() for i in range(5000)], max_states=1000)
+    import hashlib
+
+    assert len(literals_to_dfa([f'"{i:06d}"'.encode() for i in range(5000)], max_states=1000).accept) < 100
+    noise = [f'"{hashlib.sha1(str(i).encode()).hexdigest()[:16]}"'.encode() for i in range(5000)]
+    with pytest.raises(CompileBudgetError):  # the merged automaton is over the budget
+        literals_to_dfa(noise, max_states=5000)
+    with pytest.raises(CompileBudgetError):  # the trie itself is over TRIE_FACTOR times it
+        literals_to_dfa(noise, max_states=100)
 
 
 def test_dfa_key_is_the_same_in_every_process():
