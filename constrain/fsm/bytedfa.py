@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import CompileBudgetError, RegexError
+from . import crawl as _crawl
+
+_crawl.install()  # interegular's product constructions in linear time (see constrain.fsm.crawl)
 
 DEAD = -1
 _MAX_CP = 0x10FFFF
@@ -297,7 +300,7 @@ def _finish(rows: list[list[int]], accept: list[bool], regex: str, n_fsm: int, w
 
 
 #: Moore refinement gives up (keeps the DFA as it is) past this many state-rounds
-MINIMIZE_WORK = 4_000_000
+MINIMIZE_WORK = 300_000
 
 
 def _minimal(trans: np.ndarray, accept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
