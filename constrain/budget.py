@@ -55,4 +55,3 @@ def time_limit(seconds: float, what: str = "compilation"):
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
         _active = False
-REFIRE = 0.05  # seconds between raises once the budget is spent

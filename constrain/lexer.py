@@ -45,7 +45,8 @@ class ExitGroup:
     ckey: tuple | None = None
     #: 128-bit digest of ``ids`` and ``offs`` (filled by Lexer.intern_group; renumbered copies keep it)
     digest: bytes | None = None
-    #: (walk-table rows, tail is empty, first tail byte) of the tokens, for tail walks (lazy)
+    #: (walk-table rows, tail is empty, first tail byte, partition or None) of the tokens, for
+    #: tail walks (lazy, see Lexer.walk_index)
     walk: tuple | None = None
 
 

@@ -87,8 +87,8 @@ def regex_to_dfa(regex: str, max_states: int = 20000, name: str | None = None,
     """Compile a regex (interegular syntax) to a live-pruned byte DFA.
 
     ``also`` / ``minus``: regexes whose languages the result is intersected with / has taken
-    away (character-level products, before the UTF-8 lowering): ECMA lookaheads and a string's
-    several patterns become one exact automaton instead of a check when the value ends.
+    away (character-level products, before the UTF-8 lowering): a pattern's leading ECMA
+    lookaheads become one exact automaton with it (``ecma_regex.search_parts``).
 
     Raises :class:`RegexError` for unsupported syntax and
     :class:`CompileBudgetError` when the DFA would exceed ``max_states``.

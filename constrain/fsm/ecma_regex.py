@@ -330,15 +330,24 @@ def parse(pattern: str):
 # ----------------------------------------------------------------------------- anchors
 
 
-def _has_anchor(n) -> bool:
+def _contains(n, kinds: tuple[str, ...]) -> bool:
+    """Does the AST ``n`` hold a node of one of ``kinds`` (a lookahead's body not searched)?"""
     k = n[0]
-    if k in ("bol", "eol"):
+    if k in kinds:
         return True
     if k in ("cat", "alt"):
-        return any(_has_anchor(x) for x in n[1])
+        return any(_contains(x, kinds) for x in n[1])
     if k == "rep":
-        return _has_anchor(n[1])
+        return _contains(n[1], kinds)
     return False
+
+
+def _has_anchor(n) -> bool:
+    return _contains(n, ("bol", "eol"))
+
+
+def _has_look(n) -> bool:
+    return _contains(n, ("look",))
 
 
 def _branches(n, limit=64):
@@ -498,17 +507,6 @@ def _anchor_modes(n) -> dict:
     if sum(_size(v) for v in out.values() if v is not None) > _MAX_ANCHOR_NODES:
         raise RegexError("anchors inside the pattern make its expansion too large")
     return out
-
-
-def _has_look(n) -> bool:
-    k = n[0]
-    if k == "look":
-        return True
-    if k in ("cat", "alt"):
-        return any(_has_look(x) for x in n[1])
-    if k == "rep":
-        return _has_look(n[1])
-    return False
 
 
 def search_parts(pattern: str):

@@ -101,6 +101,14 @@ def _pattern_hits(ve, fsm, state, opens: bool) -> set:
     return got[0]
 
 
+def pattern_body(pattern: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """(JSON string body of ``pattern``'s search language, whole-terminal regexes it must also
+    match, ones it must not): its leading lookaheads as ``Terminal.also`` / ``minus``."""
+    main, musts, nots = er.search_parts(pattern)
+    return (er.to_json_body(main), tuple(f'"(?:{er.to_json_body(x)})"' for x in musts),
+            tuple(f'"(?:{er.to_json_body(x)})"' for x in nots))
+
+
 def pattern_matches(pattern: str, s: str) -> bool:
     return _fsm_accepts(_Fsm.get(pattern), s)
 
@@ -289,10 +297,7 @@ class ObjInfo:
             if len(self.t.o.parts) == 1 and self.t.o.parts[0].additional is FALSE:
                 pats = [pat for pat, _ in self.t.o.parts[0].patterns]
             if pats and len(pats) == 1:
-                main, musts, nots = er.search_parts(pats[0])
-                body = er.to_json_body(main)
-                also = tuple(f'"(?:{er.to_json_body(x)})"' for x in musts)
-                minus = tuple(f'"(?:{er.to_json_body(x)})"' for x in nots)
+                body, also, minus = pattern_body(pats[0])
             elif pats:
                 body = "|".join(f"(?:{er.to_json_body(er.search_language(p))})" for p in pats)
             else:
@@ -671,10 +676,7 @@ class Compiler:
         if body is None:
             if checks_pats:
                 p0 = checks_pats.pop(0)
-                main, musts, nots = er.search_parts(p0)
-                body = er.to_json_body(main)
-                also = tuple(f'"(?:{er.to_json_body(x)})"' for x in musts)
-                minus = tuple(f'"(?:{er.to_json_body(x)})"' for x in nots)
+                body, also, minus = pattern_body(p0)
                 length_runtime = lo > 0 or hi is not None
             else:
                 e = er.json_char_regex(er.ANY)
