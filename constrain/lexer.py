@@ -104,6 +104,14 @@ def _renumbered_tail(ti: "TailInfo", renum: dict | None) -> "TailInfo":
     return TailInfo(alive, [_renumbered(g, renum) for g in ti.exits], ti.empty, opens, alive_sets=sets)
 
 
+def _col_weights(m: int, _cache: dict = {}) -> np.ndarray:
+    """int64[m] of fixed random odd weights (a column hash; products wrap modulo 2**64)."""
+    w = _cache.get(m)
+    if w is None:
+        w = _cache[m] = np.random.default_rng(m).integers(1, 1 << 62, m, dtype=np.int64) | 1
+    return w
+
+
 class Lexer:
     """Terminal DFAs of one grammar, the union-state table and the static analyses."""
 
@@ -175,6 +183,10 @@ class Lexer:
         key = (uid, byte)
         nxt = self.trans.get(key)
         if nxt is None:
+            row = self._first_rows.get(uid)
+            if row is not None:
+                nxt = self.trans[key] = int(row[byte])
+                return nxt
             members = []
             for t, s in self.unions[uid]:
                 n = self.rows[t][s][byte]
@@ -658,7 +670,28 @@ class Lexer:
         """int64[256]: the union state after each byte from ``uid`` (-1: every terminal dies)."""
         row = self._first_rows.get(uid)
         if row is None:
-            row = self._first_rows[uid] = np.asarray([self.step(uid, b) for b in range(256)], dtype=np.int64)
+            row = self._first_rows[uid] = self._first_row(uid)
+        return row
+
+    def _first_row(self, uid: int) -> np.ndarray:
+        """:meth:`first_row` built from the members' transition rows at once: only the distinct
+        byte columns (which members survive, in which states) are interned, a few per state
+        instead of 256 Python steps (a fresh union state of a big schema has dozens of members)."""
+        members = self.unions[uid]
+        row = np.full(256, -1, dtype=np.int64)
+        if not members:
+            return row
+        ts = [t for t, _ in members]
+        nxt = np.stack([self.dfas[t].trans[s] for t, s in members]).astype(np.int64)  # (M, 256)
+        # columns grouped by a random linear hash, checked exactly (np.unique(axis=0) is ~100x slower)
+        h = (nxt + 1).T @ _col_weights(len(ts))
+        _, first, inv = np.unique(h, return_index=True, return_inverse=True)
+        inv = inv.reshape(-1)
+        if not np.array_equal(nxt[:, first[inv]], nxt):  # a collision: never seen, but stay exact
+            first, inv = np.arange(256), np.arange(256)
+        for j, col in enumerate(nxt[:, first].T.tolist()):
+            got = [(t, n) for t, n in zip(ts, col) if n >= 0]
+            row[inv == j] = self.intern(tuple(got)) if got else -1
         return row
 
     def tail_info(self, group: ExitGroup, fresh_uid: int) -> TailInfo:

@@ -22,11 +22,14 @@ import json
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
 from .errors import TokenizerError
+
+if TYPE_CHECKING:
+    from .store.trie import VocabTrie
 
 _STOP_NAMES = (
     "<|eot_id|>", "<|end_of_text|>", "<|endoftext|>", "<|im_end|>", "</s>",
@@ -303,6 +306,14 @@ class TokenizerInfo:
     def walk_table(self) -> "WalkTable":
         """The vocabulary laid out for vectorised DFA walks (see :class:`WalkTable`)."""
         return WalkTable.build(self.token_bytes)
+
+    @cached_property
+    def trie(self) -> "VocabTrie":
+        """The walkable tokens as a byte trie (see :mod:`constrain.store.trie`)."""
+        from .store.trie import VocabTrie
+
+        wt = self.walk_table
+        return VocabTrie.build(wt.ids, wt.lengths, wt.data, self.token_bytes)
 
     @cached_property
     def sorted_bytes(self) -> tuple[list[bytes], np.ndarray]:

@@ -164,9 +164,9 @@ def test_disk_cache_roundtrip_and_corruption(tok, tmp_path, monkeypatch):
     again = MaskStore(tok)
     e1 = again.get(dfa, 0)
     assert again.hits["disk"] == 1 and (e1.alive == e0.alive).all()
-    npz = list(tmp_path.rglob("*.npz"))
-    assert npz
-    for f in npz:
+    entries = list(tmp_path.rglob("masks/*/*/*.bin"))
+    assert entries
+    for f in entries:
         f.write_bytes(f.read_bytes()[:-7] + b"1234567")
     store = MaskStore(tok)
     e2 = store.get(dfa, 0)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
 import tempfile
 import threading
 from collections import OrderedDict
@@ -34,8 +35,9 @@ import numpy as np
 
 from ..fsm.bytedfa import ByteDFA
 from ..tokenizer import TokenizerInfo
+from .trie import trie_walk
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 def cache_dir() -> Path | None:
@@ -117,7 +119,31 @@ def or_into(m: np.ndarray, bits) -> None:
 
 
 def walk_all(dfa: ByteDFA, state: int, tok: TokenizerInfo) -> TerminalWalk:
-    """The store entry for (dfa, state): a vectorised walk of the whole vocabulary."""
+    """The store entry for (dfa, state): a walk of the vocabulary's trie (:mod:`.trie`), dead
+    prefixes pruned. The same entry as :func:`walk_rows`, in the same order."""
+    trie = tok.trie
+    alive, done, acc, pos = trie_walk(trie, dfa, state)
+    ids, wt = trie.ids, tok.walk_table
+    rows = wt.row_of[ids[acc]]
+    if len(rows) < 4096:  # walk_rows' order (by walk-table row): sorted if few, else scattered
+        order = np.argsort(rows)
+        acc_rows, acc_pos = rows[order], pos[order].astype(np.int16)
+    else:
+        by_row = np.zeros(len(wt.ids), dtype=np.int16)
+        by_row[rows] = pos
+        acc_rows = np.flatnonzero(by_row)
+        acc_pos = by_row[acc_rows]
+    return TerminalWalk(
+        alive=pack_ids(ids[alive], tok.mask_words),
+        acc_ids=wt.ids[acc_rows].astype(np.int32),
+        acc_pos=acc_pos,
+        done_ids=np.sort(ids[done]).astype(np.int32),
+    )
+
+
+def walk_rows(dfa: ByteDFA, state: int, tok: TokenizerInfo) -> TerminalWalk:
+    """:func:`walk_all` by stepping every token's row of the walk table (the reference the
+    trie walk is tested against; every row pays each byte position it reaches)."""
     wt = tok.walk_table
     n = len(wt.ids)
     st = np.full(n, state, dtype=np.int32)
@@ -247,44 +273,53 @@ class MaskStore:
     def nbytes(self) -> int:
         return sum(e.nbytes for e in self.entries.values())
 
-    # -- disk cache: one .npz per entry, written atomically, checksummed
+    # -- disk cache: one file per entry, written atomically, checksummed.
+    # Layout: MAGIC, four uint32 array lengths, a SHA-256 digest of (tag, arrays), then the
+    # arrays' raw bytes. One read and four frombuffer views load an entry in ~50 us; the
+    # .npz of format 2 went through zipfile and a header literal_eval, ~0.5-1.5 ms per entry.
+    _FIELDS = (("alive", np.uint32), ("acc_ids", np.int32), ("acc_pos", np.int16), ("done_ids", np.int32))
+    _HEAD = struct.Struct("<8s4I32s")
+    _MAGIC = b"CSTRMSK" + bytes([FORMAT_VERSION])
+
     def _path(self, dfa_key: str, state: int) -> Path | None:
         d = self.dir
-        return d / dfa_key / f"{state}.npz" if d else None
+        return d / dfa_key / f"{state}.bin" if d else None
 
     @staticmethod
-    def _digest(tag: str, e: TerminalWalk) -> str:
+    def _digest(tag: str, e: TerminalWalk) -> bytes:
         h = hashlib.sha256(tag.encode())
         for a in (e.alive, e.acc_ids, e.acc_pos, e.done_ids):
             h.update(a.tobytes())
-        return h.hexdigest()
+        return h.digest()
 
     def _load(self, dfa_key: str, state: int) -> TerminalWalk | None:
         path = self._path(dfa_key, state)
-        if path is None or not path.exists():
+        if path is None:
+            return None
+        try:
+            raw = path.read_bytes()
+        except OSError:
             return None
         tag = f"{self.tok.content_hash}/{dfa_key}/{state}"
+        e = None
         try:
-            with np.load(path, allow_pickle=False) as z:
-                e = TerminalWalk(z["alive"], z["acc_ids"], z["acc_pos"], z["done_ids"])
-                ok = (
-                    str(z["digest"]) == self._digest(tag, e)
-                    and e.alive.dtype == np.uint32
-                    and e.alive.shape == (self.tok.mask_words,)
-                    and e.acc_ids.dtype == np.int32
-                    and e.acc_pos.dtype == np.int16
-                    and e.acc_ids.shape == e.acc_pos.shape
-                    and e.done_ids.dtype == np.int32
-                )
-        except Exception:
-            ok = False
-        if not ok:  # corrupt or stale: rebuild, never trust
+            magic, *lens, digest = self._HEAD.unpack_from(raw)
+            arrays, off = [], self._HEAD.size
+            for (_, dt), n in zip(self._FIELDS, lens):
+                arrays.append(np.frombuffer(raw, dtype=dt, count=n, offset=off).copy())
+                off += n * np.dtype(dt).itemsize
+            cand = TerminalWalk(*arrays)
+            if (magic == self._MAGIC and off == len(raw) and cand.alive.shape == (self.tok.mask_words,)
+                    and len(cand.acc_ids) == len(cand.acc_pos) and digest == self._digest(tag, cand)):
+                e = cand
+        except (struct.error, ValueError):
+            pass
+        if e is None:  # corrupt or stale: rebuild, never trust
             self.hits["corrupt"] += 1
             try:
                 path.unlink()
             except OSError:
                 pass
-            return None
         return e
 
     def _save(self, dfa_key: str, state: int, e: TerminalWalk) -> None:
@@ -292,11 +327,13 @@ class MaskStore:
         if path is None:
             return
         tag = f"{self.tok.content_hash}/{dfa_key}/{state}"
+        arrays = [np.ascontiguousarray(getattr(e, f), dtype=dt) for f, dt in self._FIELDS]
+        head = self._HEAD.pack(self._MAGIC, *(len(a) for a in arrays), self._digest(tag, e))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
             with os.fdopen(fd, "wb") as f:
-                np.savez(f, alive=e.alive, acc_ids=e.acc_ids, acc_pos=e.acc_pos, done_ids=e.done_ids, digest=np.array(self._digest(tag, e)))
+                f.write(head + b"".join(a.tobytes() for a in arrays))
             os.replace(tmp, path)
         except OSError:
             pass  # a read-only or full disk only costs speed
