@@ -81,6 +81,8 @@ class TailInfo:
 #: (see Lexer._shared_analysis and Lexer.prefetch_tails)
 SHARED_ANALYSES = 512
 SHARED_TAILS = 4096
+#: tail groups up to this size are finished in plain Python (see Lexer._tail_finish_small)
+SMALL_TAILS = 32
 
 
 def _renumbering(src_canon: list[int], canon: list[int]) -> dict | None:
@@ -772,6 +774,11 @@ class Lexer:
         return None if c is None else (g.ckey, c[0])
 
     def _tail_finish(self, ids, rows, offs, empty, end, acc_pos, acc_uid) -> TailInfo:
+        """Group walked tails into a :class:`TailInfo`: tokens with no tail, tokens alive in
+        each terminal at their end, and exit groups by (terminals accepting at the last accept,
+        the value bytes when a value terminal is among them)."""
+        if len(ids) <= SMALL_TAILS:
+            return self._tail_finish_small(ids, rows, offs, empty, end, acc_pos, acc_uid)
         wt = self.tok.walk_table
         empty_bits = SparseBits(ids[empty]) if empty.any() else None
         if empty_bits is not None:
@@ -829,6 +836,53 @@ class Lexer:
         return TailInfo(alive_bits, exits, empty_bits,
                         {t: (ids[k], offs[k]) for t, k in alive_ks.items() if self.terminals[t].max_chars is not None},
                         alive_sets=alive_sets)
+
+    def _tail_finish_small(self, ids, rows, offs, empty, end, acc_pos, acc_uid) -> TailInfo:
+        """:meth:`_tail_finish` for a few tokens (most tail groups), in plain Python: the same
+        groups in the same order, without a dozen numpy calls per group."""
+        lengths = self.tok.walk_table.lengths[rows].tolist()
+        ids_l, offs_l, end_l, ap_l, au_l = ids.tolist(), offs.tolist(), end.tolist(), acc_pos.tolist(), acc_uid.tolist()
+        empty_l = empty.tolist()
+        ud, unions, accepting, tb = self.union_done, self.unions, self.union_accepting, self.tok.token_bytes
+        empty_ids = [i for i, e in zip(ids_l, empty_l) if e]
+        by_end: dict[int, list[int]] = {}  # live end state -> positions
+        by_acc: dict[int, list[int]] = {}  # last accept state -> positions (dead, or done at the end)
+        for k in range(len(ids_l)):
+            if empty_l[k]:
+                continue
+            e = end_l[k]
+            if e >= 0 and not ud[e]:
+                by_end.setdefault(e, []).append(k)
+            elif e >= 0:  # ends in a complete state of a value terminal: an exit at the token end
+                ap_l[k], au_l[k] = lengths[k], e
+                by_acc.setdefault(e, []).append(k)
+            elif ap_l[k] > offs_l[k]:
+                by_acc.setdefault(au_l[k], []).append(k)
+        alive: dict[int, list[int]] = {}
+        alive_sets = []
+        for u in sorted(by_end):
+            ks = by_end[u]
+            for t, _ in unions[u]:
+                alive.setdefault(t, []).extend(ks)
+            alive_sets.append((tuple(t for t, _ in unions[u]), SparseBits(np.asarray([ids_l[k] for k in ks]))))
+        plain: dict[tuple, list[int]] = {}
+        valued: dict[tuple, list[int]] = {}
+        for u in sorted(by_acc):
+            terms = accepting[u]
+            if any(t in self.value_terminals for t in terms):
+                for k in by_acc[u]:
+                    valued.setdefault((terms, tb[ids_l[k]][offs_l[k]:ap_l[k]]), []).append(k)
+            else:
+                plain.setdefault(terms, []).extend(by_acc[u])
+        exits = [ExitGroup(terms, np.asarray([ids_l[k] for k in ks], dtype=np.int32),
+                           np.asarray([ap_l[k] for k in ks], dtype=np.int32), None) for terms, ks in plain.items()]
+        exits += [ExitGroup(terms, np.asarray([ids_l[k] for k in ks], dtype=np.int32),
+                            np.asarray([ap_l[k] for k in ks], dtype=np.int32), value)
+                  for (terms, value), ks in valued.items()]
+        opens = {t: (ids[np.asarray(ks)], offs[np.asarray(ks)]) for t, ks in alive.items()
+                 if self.terminals[t].max_chars is not None}
+        return TailInfo({t: SparseBits(np.asarray([ids_l[k] for k in ks])) for t, ks in alive.items()}, exits,
+                        SparseBits(np.asarray(empty_ids)) if empty_ids else None, opens, alive_sets=alive_sets)
 
     def nbytes(self) -> int:
         """Bytes held by this grammar's analyses (arrays shared with the store counted once, there)."""

@@ -319,8 +319,8 @@ class TokenizerInfo:
     def sorted_bytes(self) -> tuple[list[bytes], np.ndarray]:
         """Token bytes in byte order, and their ids: tokens extending a given prefix form one
         contiguous range (found by bisection), which is how literal terminals skip DFA walks."""
-        pairs = sorted((b, i) for i, b in enumerate(self.token_bytes) if b)
-        return [b for b, _ in pairs], np.array([i for _, i in pairs], dtype=np.int32)
+        trie = self.trie  # its token order is this one (bytes, then id)
+        return trie.data, trie.ids
 
     def ids_with_prefix(self, prefix: bytes) -> tuple[int, int]:
         """The range [lo, hi) of :attr:`sorted_bytes` whose tokens start with ``prefix``."""

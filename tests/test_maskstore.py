@@ -111,3 +111,52 @@ def test_alive_sets_partition_tokens_by_live_terminals(llama3):
         union |= bits
     assert (seen == _unpack(union)).all()
     assert any(set(live) == {0, 1} for live, _ in sets)  # "fo" keeps the keyword and NAME alive
+
+
+def _tail_fields(ti):
+    def bits(sb):
+        return None if sb is None else sorted(zip(sb.words.tolist(), sb.vals.tolist()))
+
+    return (sorted((t, bits(b)) for t, b in ti.alive.items()),
+            [(g.terms, g.ids.tolist(), g.offs.tolist(), g.value) for g in ti.exits], bits(ti.empty),
+            sorted((t, sorted(zip(i.tolist(), o.tolist()))) for t, (i, o) in ti.open_strings.items()),
+            [(terms, bits(b)) for terms, b in ti.alive_sets])
+
+
+def test_small_tail_groups_finish_like_the_vectorised_path(llama3, monkeypatch):
+    """Tail groups of up to SMALL_TAILS tokens are finished in Python: the same TailInfo as numpy's.
+    Random groups of JSON-ish tokens at random tail offsets, lexed from fresh states of a schema's
+    lexer (several exits per group, values ending mid-token and at the token end, empty tails)."""
+    import constrain.lexer as lexer_mod
+
+    schema = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 8}, "age": {"type": "integer"},
+                                               "tags": {"type": "array", "items": {"enum": ["a", "bc", "d e"]}}},
+              "additionalProperties": {"anyOf": [{"type": "number"}, {"const": True}]}}
+    lex = constrain.compile_json_schema(schema, llama3).lexer
+    wt = llama3.walk_table
+    punct = set(b'{}[]:,"0123456789 .-e')
+    pool = np.flatnonzero([sum(c in punct for c in bytes(wt.data[r, :wt.lengths[r]])) * 2 >= wt.lengths[r]
+                           for r in range(len(wt.ids))])
+    rng = np.random.default_rng(1)
+    n_terms = len(lex.terminals)
+    stats = {"exits>1": 0, "valued": 0, "empty": 0, "done": 0}
+    monkeypatch.setattr(lexer_mod, "SMALL_TAILS", -1)  # _tail_finish: always the vectorised path
+    for trial in range(600):
+        f = lex.fresh(frozenset(rng.choice(n_terms, rng.integers(2, n_terms + 1), replace=False).tolist()))
+        rows = rng.choice(pool, rng.integers(1, 33))
+        offs = (rng.random(len(rows)) * (wt.lengths[rows] + 1)).astype(np.int32)
+        empty = offs >= wt.lengths[rows]
+        end = np.full(len(rows), -1, dtype=np.int64)
+        acc_pos = np.full(len(rows), -1, dtype=np.int32)
+        acc_uid = np.full(len(rows), -1, dtype=np.int64)
+        if (~empty).any():
+            e, a, u = lex.walk_tails(f, rows[~empty], offs[~empty])
+            end[~empty], acc_pos[~empty], acc_uid[~empty] = e, a, u
+        args = (wt.ids[rows], rows, offs, empty, end, acc_pos, acc_uid)
+        big = lex._tail_finish(*(x.copy() for x in args))
+        assert _tail_fields(big) == _tail_fields(lex._tail_finish_small(*args)), trial
+        stats["exits>1"] += len(big.exits) > 1
+        stats["valued"] += any(g.value is not None for g in big.exits)
+        stats["empty"] += big.empty is not None
+        stats["done"] += any(e >= 0 and lex.union_done[e] for e in end.tolist())
+    assert min(stats.values()) >= 5, stats

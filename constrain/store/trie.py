@@ -43,29 +43,33 @@ class VocabTrie:
         """From a padded byte matrix (rows: tokens ``ids`` of ``lengths``; any row order) and
         every token's bytes (``token_bytes[id]``)."""
         n, lmax = data.shape
-        # sort rows by bytes: a shorter row sorts before its extensions (padding 0 < any byte + 1)
-        shifted = data.astype(np.int16) + 1
-        shifted[np.arange(lmax)[None, :] >= lengths[:, None]] = 0
-        order = np.lexsort(shifted.T[::-1])
-        rows, lens = shifted[order], lengths[order].astype(np.int64)
+        # sort rows by bytes: numpy's fixed-width bytes order pads with NULs, so a token and its
+        # extension by NULs tie; stable over rows laid out shortest first, the prefix comes first
+        pre = np.lexsort((ids, lengths))
+        flat = np.ascontiguousarray(data[pre]).view(f"S{lmax}").ravel()
+        order = pre[np.argsort(flat, kind="stable")]
+        rows, lens = data[order], lengths[order].astype(np.int64)
         # lcp[i]: bytes shared with the previous row
         same = rows[1:] == rows[:-1]
         same &= np.arange(lmax)[None, :] < np.minimum(lens[1:], lens[:-1])[:, None]
         lcp = np.zeros(n, dtype=np.int64)
         lcp[1:] = np.where(same.all(axis=1), lmax, np.argmin(same, axis=1))
+        del same
         levels: list[Level] = []
         prev_lo = None
+        live = np.arange(n)  # rows longer than d, in order: a node's range is a run of them
         for d in range(lmax):
-            breaks = np.flatnonzero((lens <= d) | (lcp <= d))
-            starts = breaks[lens[breaks] > d]
-            if not len(starts):
+            live = live[lens[live] > d]
+            if not len(live):
                 break
-            # a node's range ends at the next break after it (or the end)
-            nxt = np.searchsorted(breaks, starts, side="right")
-            hi = np.where(nxt < len(breaks), breaks[np.minimum(nxt, len(breaks) - 1)], n)
-            ends = np.concatenate([[0], np.cumsum(lens == d + 1)])
-            lv = Level(byte=(rows[starts, d] - 1).astype(np.int64), lo=starts, hi=hi.astype(np.int64),
-                       n_end=ends[hi] - ends[starts], child0=np.zeros(0, dtype=np.int64))
+            # a node starts where the shared prefix is shorter than d + 1 (a gap in `live` is a
+            # shorter row, whose lcp bounds the next one's), and runs to the next start
+            ks = np.flatnonzero(lcp[live] <= d)
+            starts = live[ks]
+            hi = live[np.append(ks[1:], len(live)) - 1] + 1
+            ends = np.concatenate([[0], np.cumsum(lens[live] == d + 1)])
+            lv = Level(byte=rows[starts, d].astype(np.int64), lo=starts, hi=hi,
+                       n_end=ends[np.append(ks[1:], len(live))] - ends[ks], child0=np.zeros(0, dtype=np.int64))
             if prev_lo is not None:  # children of the previous level: parents by range
                 parent = np.searchsorted(prev_lo, starts, side="right") - 1
                 levels[-1].child0 = np.searchsorted(parent, np.arange(len(prev_lo) + 1))
@@ -75,9 +79,11 @@ class VocabTrie:
         parent = [None] + [np.repeat(np.arange(len(a.lo)), np.diff(a.child0)) for a in levels[:-1]]
         # each token's node: the level of its length, the node whose range starts at or before it
         offset = np.concatenate([[0], np.cumsum([len(lv.lo) for lv in levels])])
+        by_len = np.argsort(lens, kind="stable")
+        cut = np.searchsorted(lens[by_len], np.arange(1, len(levels) + 2))
         end = np.zeros(n, dtype=np.int64)
         for d, lv in enumerate(levels):
-            here = np.flatnonzero(lens == d + 1)
+            here = by_len[cut[d]:cut[d + 1]]
             end[here] = offset[d] + np.searchsorted(lv.lo, here, side="right") - 1
         ids = ids[order].astype(np.int32)
         return cls(ids=ids, levels=levels, parent=parent, end=end, data=[token_bytes[i] for i in ids.tolist()])
