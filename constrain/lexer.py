@@ -144,7 +144,9 @@ class Lexer:
         self.union_has_value: list[bool] = []
         self.union_done: list[bool] = []  # every member complete and a value terminal among them
         self.union_prefix_free: list[bool] = []  # no member can accept before its lexeme is over
-        self.trans: dict[tuple[int, int], int] = {}
+        # (uid << 8 | byte) -> next uid: int keys keep the dict out of the garbage collector's
+        # traversals (a dict of atomic keys and values is untracked) and hash faster than tuples
+        self.trans: dict[int, int] = {}
         self.infos: dict[int, UnionInfo] = {}
         self.tails: dict[tuple, TailInfo] = {}
         self.fresh_ids: dict[frozenset, int] = {}
@@ -182,7 +184,7 @@ class Lexer:
 
     def step(self, uid: int, byte: int) -> int:
         """Union transition on one byte; -1 if every terminal dies."""
-        key = (uid, byte)
+        key = uid << 8 | byte
         nxt = self.trans.get(key)
         if nxt is None:
             row = self._first_rows.get(uid)
@@ -542,7 +544,7 @@ class Lexer:
         pos = offs.astype(np.int32, copy=True)
         rem = wt.lengths[rows] - pos
         idx = np.arange(n)
-        step, accepting = self.step, self.union_accepting
+        step, accepting, trans = self.step, self.union_accepting, self.trans
         while len(idx):
             done = rem[idx] <= 0
             if done.any():
@@ -552,7 +554,10 @@ class Lexer:
                     break
             pairs = cur[idx] * 256 + wt.data[rows[idx], pos[idx]]
             uniq, inv = np.unique(pairs, return_inverse=True)
-            nxt_u = [step(int(p) >> 8, int(p) & 255) for p in uniq]
+            ul = uniq.tolist()
+            nxt_u = [trans.get(p) for p in ul]  # a pair is the transition key (uid << 8 | byte)
+            if None in nxt_u:
+                nxt_u = [u if u is not None else step(p >> 8, p & 255) for u, p in zip(nxt_u, ul)]
             acc_u = np.array([u >= 0 and bool(accepting[u]) for u in nxt_u], dtype=bool)
             nxt = np.asarray(nxt_u, dtype=np.int64)[inv]
             a = acc_u[inv]
