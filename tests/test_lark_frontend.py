@@ -144,7 +144,7 @@ def test_regex_and_choice(tok):
 
 def test_disk_cache_roundtrip_and_corruption(tok, tmp_path, monkeypatch):
     monkeypatch.setenv("CONSTRAIN_CACHE_DIR", str(tmp_path))
-    from constrain.store.maskstore import MaskStore
+    from constrain.store.maskstore import WRITER, MaskStore
 
     g1 = constrain.compile_lark(KW, tok)
     masks1 = [g1.matcher().allowed_token_ids().tolist()]
@@ -164,6 +164,7 @@ def test_disk_cache_roundtrip_and_corruption(tok, tmp_path, monkeypatch):
     again = MaskStore(tok)
     e1 = again.get(dfa, 0)
     assert again.hits["disk"] == 1 and (e1.alive == e0.alive).all()
+    assert WRITER.flush(10.0)  # files are written on a background thread
     entries = list(tmp_path.rglob("masks/*/*/*.bin"))
     assert entries
     for f in entries:

@@ -160,3 +160,26 @@ def test_small_tail_groups_finish_like_the_vectorised_path(llama3, monkeypatch):
         stats["empty"] += big.empty is not None
         stats["done"] += any(e >= 0 and lex.union_done[e] for e in end.tolist())
     assert min(stats.values()) >= 5, stats
+
+
+def test_cache_writer_writes_in_the_background_and_after_a_fork(tmp_path):
+    """Queued files are readable through ``pending`` at once, on disk after ``flush``, and a
+    forked child (bench workers) gets a working writer of its own rather than its parent's
+    queue with no thread behind it."""
+    import os
+
+    from constrain.store.maskstore import WRITER
+
+    path = tmp_path / "a" / "x.bin"
+    WRITER.put(path, b"abc")
+    assert WRITER.pending.get(path, b"abc") == b"abc"  # queued or already written
+    assert WRITER.flush(10.0)
+    assert path.read_bytes() == b"abc" and path not in WRITER.pending
+    child = tmp_path / "b" / "y.bin"
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit status
+        WRITER.put(child, b"from the child")
+        os._exit(0 if WRITER.flush(10.0) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert child.read_bytes() == b"from the child"
