@@ -199,7 +199,7 @@ def _dense_walk(trie: VocabTrie, trans: np.ndarray, accept: np.ndarray, complete
     """:func:`trie_walk` stepping every node, a level at a time. A dead row appended to the
     table keeps dead nodes dead (index -1), and dead nodes inherit their parent's last accept,
     so each token's outcome is read off its own node at the end."""
-    n_states = trans.shape[0]
+    # the dead row goes last: a dead parent's index (-1) * 256 + byte wraps around into it
     flat = np.concatenate([trans.reshape(-1), np.full(256, -1, dtype=trans.dtype)]).astype(np.int64)
     acc = np.concatenate([accept, [False]])
     comp = np.concatenate([complete, [False]])
@@ -211,8 +211,7 @@ def _dense_walk(trie: VocabTrie, trans: np.ndarray, accept: np.ndarray, complete
     lasts.append(last)
     for d in range(1, len(trie.levels)):
         par = trie.parent[d]
-        ps = st[par]
-        st = flat[np.where(ps >= 0, ps, n_states) * 256 + trie.levels[d].byte]
+        st = flat[st[par] * 256 + trie.levels[d].byte]
         last = np.where(acc[st], np.int16(d + 1), last[par])
         sts.append(st)
         lasts.append(last)
