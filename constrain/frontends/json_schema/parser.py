@@ -186,6 +186,7 @@ class SchemaParser:
         self._states: dict = {}
         self._expand_memo: dict = {}
         self._mok: dict = {}
+        self._capped: dict = {}  # (cfg, token) -> cap(cfg, token), within one feed
         self._dup = False
         self._blind = False
         self._low = _NO_READ  # read tracking (see signature)
@@ -429,6 +430,7 @@ class SchemaParser:
         return state if got else None
 
     def _feed(self, state, terms, lexeme):
+        self._capped.clear()
         out: set = set()
         pending: list = []
         if LBRACE in terms:
@@ -753,16 +755,27 @@ class SchemaParser:
 
     # ------------------------------------------------------------ stepping
     def cap(self, cfg, tok):
-        """Append a value token to every array frame (below) that records items for uniqueItems."""
+        """Append a value token to every array frame (below) that records items for uniqueItems.
+
+        Memoised per feed (``_capped``, cleared by ``_feed``): the configurations of a state
+        share their lower cells, and each shared chain is rebuilt once, not once per
+        configuration (an object under anyOf and dependencies can have hundreds)."""
         if cfg is None or not cfg.capt:
             return cfg
+        key = (cfg, tok)
+        got = self._capped.get(key)
+        if got is not None:
+            return got
         parent = self.cap(cfg.parent, tok)
         f = cfg.frame
         if f[0] == "A" and f[2] == 3 and f[5] is not None:
-            return self.mk(f[:6] + (f[6] + (tok,),), parent)
-        if parent is cfg.parent:
-            return cfg
-        return self.mk(f, parent)
+            got = self.mk(f[:6] + (f[6] + (tok,),), parent)
+        elif parent is cfg.parent:
+            got = cfg
+        else:
+            got = self.mk(f, parent)
+        self._capped[key] = got
+        return got
 
     def step(self, cfg, terms, lexeme, out, pending):
         f = cfg.frame
