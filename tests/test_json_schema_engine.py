@@ -474,6 +474,35 @@ def test_read_tracking_signatures(llama3):
     assert not any(_bit(g.mask(mp.state), t) for t in a_key) and all(_bit(g.mask(mo.state), t) for t in a_key)
 
 
+def test_unique_items_share_masks_inside_items(llama3):
+    """Under uniqueItems the array frame records each item's tokens, but only an item's end
+    reads them: inside the second item the state differs from the first (its record), yet the
+    signature a local computation reads is the same, while an item that ends as a repeat is
+    still refused."""
+    schema = {"type": "array", "uniqueItems": True,
+              "items": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}}}
+    g = constrain.compile_json_schema(schema, llama3)
+    parser = g.parser
+
+    def matcher(text: str):
+        m = g.matcher()
+        assert m.advance_bytes(text.encode()), text
+        return m
+
+    first, second = matcher('[{"a": 1, "').state[0], matcher('[{"a": 2}, {"a": 1, "').state[0]
+    assert first is not second
+    assert parser.signature(first, 1) == parser.signature(second, 1)
+    plain = constrain.compile_json_schema({**schema, "uniqueItems": False}, llama3)
+    other = plain.matcher()
+    assert other.advance_bytes(b'[{"a": 1, "')
+    assert parser.signature(first, 1) != plain.parser.signature(other.state[0], 1)  # capt is in the key
+    # a repeated item is refused where it ends, a new one is not
+    close = [t for t in range(llama3.vocab_size) if llama3.token_bytes[t] == b"}]"]
+    rep, new = matcher('[{"a": 1}, {"a": 1'), matcher('[{"a": 1}, {"a": 2')
+    assert not any(_bit(g.mask(rep.state), t) for t in close)
+    assert all(_bit(g.mask(new.state), t) for t in close)
+
+
 def test_remembered_feeds_replay_their_reads(llama3):
     """A feed is memoised per state; a remembered one must report the same read depth as the
     computed one (a pop reads the frame below), or masks would be shared too widely."""

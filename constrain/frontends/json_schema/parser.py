@@ -62,8 +62,8 @@ class Cfg:
         self.frame, self.parent = frame, parent
         self.depth = 0 if parent is None else parent.depth + 1
         # the lowest depth whose frame shapes this configuration's inherited fields (groups,
-        # neg, capt, and the guarded test of marker_ok): a branch's group frame, a capturing
-        # array frame; _NO_READ if none (see SchemaParser.signature)
+        # neg, and the guarded test of marker_ok): a branch's group frame; _NO_READ if none
+        # (see SchemaParser.signature)
         self.fdepth = _NO_READ if parent is None else parent.fdepth
         self.cands = None
         self.lcands = None
@@ -75,12 +75,12 @@ class Cfg:
         # this frame or one below records item values for uniqueItems (see SchemaParser.cap)
         self.capt = (frame[0] == "A" and frame[2] == 3 and frame[5] is not None) or \
             (parent is not None and parent.capt)
+        # (a capturing array frame is not among them: what it records is read only where an
+        # item ends, a pop to it, or by used_item; signatures carry the inherited capt flag)
         if frame[0] == "B":
             self.groups = self.groups + ((parent, frame[1]),)
             self.neg = self.neg or _negative(parent.frame[1].kind, frame[1])
             self.fdepth = min(self.fdepth, parent.depth)
-        elif frame[0] == "A" and frame[2] == 3 and frame[5] is not None:
-            self.fdepth = min(self.fdepth, self.depth)
 
     def __repr__(self):
         out, c = [], self
@@ -291,7 +291,7 @@ class SchemaParser:
             while c.depth >= bound:
                 out.append(c.frame)
                 c = c.parent
-            got = (state.start, tuple(out))
+            got = (state.start, c.capt, tuple(out))  # capt: whether a frame below records items
         else:
             by: dict = {}
             for c in cfgs:
@@ -302,7 +302,7 @@ class SchemaParser:
                 by.setdefault(c, []).append(tuple(out))
             elems: dict = {}
             for b, chains in by.items():
-                e = (b.frame, frozenset(chains))
+                e = (b.frame, b.capt, frozenset(chains))
                 elems[e] = elems.get(e, 0) + 1
             got = (state.start, frozenset(elems.items()))
         state.sigs[k] = got
@@ -645,6 +645,8 @@ class SchemaParser:
         f = cfg.parent.frame
         if f[0] != "A" or f[2] != 3 or f[5] is None:
             return False
+        if cfg.parent.depth < self._low:  # reads the array frame's recorded items
+            self._low = cfg.parent.depth
         lit = self.info.terminals[t].literal
         return lit is not None and self.info.scalar_token(t, lit) in f[5]
 
