@@ -335,7 +335,8 @@ class MaskStore:
             return
         tag = f"{self.tok.content_hash}/{dfa_key}/{state}"
         arrays = [np.ascontiguousarray(getattr(e, f), dtype=dt) for f, dt in self._FIELDS]
-        head = self._HEAD.pack(self._MAGIC, *(len(a) for a in arrays), self._digest(tag, e))
+        # the digest covers the arrays as written (the file's dtypes), which is what _load checks
+        head = self._HEAD.pack(self._MAGIC, *(len(a) for a in arrays), self._digest(tag, TerminalWalk(*arrays)))
         WRITER.put(path, head + b"".join(a.tobytes() for a in arrays))
 
 
