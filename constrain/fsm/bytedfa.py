@@ -41,6 +41,12 @@ class ByteDFA:
     rows: list = field(default_factory=list, repr=False)  # trans as python lists, for per-byte stepping
     literal: bytes | None = None  # set for exact-literal DFAs (state i = the first i bytes matched)
 
+    @classmethod
+    def keyed(cls, trans: np.ndarray, accept: np.ndarray, literal: bytes | None = None) -> "ByteDFA":
+        """The DFA of this table, with its content key (the hash of the table)."""
+        key = hashlib.sha256(trans.tobytes() + accept.tobytes()).hexdigest()[:24]
+        return cls(trans, accept, key, literal=literal)
+
     def __post_init__(self) -> None:
         if not self.rows:
             self.rows = self.trans.tolist()
@@ -294,9 +300,7 @@ def _finish(rows: list[list[int]], accept: list[bool], regex: str, n_fsm: int, w
         raise RegexError(f"{what} /{regex[:80]}/ matches no string")
     # drop the edges into dead states; _canonical then keeps only what the start reaches
     t = np.where((trans >= 0) & live[np.maximum(trans, 0)], trans, DEAD).astype(np.int32)
-    t, a = _canonical(*_minimal(*_canonical(t, acc)))
-    key = hashlib.sha256(t.tobytes() + a.tobytes()).hexdigest()[:24]
-    return ByteDFA(t, a, key)
+    return ByteDFA.keyed(*_canonical(*_minimal(*_canonical(t, acc))))
 
 
 #: Moore refinement gives up (keeps the DFA as it is) past this many state-rounds
@@ -346,8 +350,9 @@ def _minimal(trans: np.ndarray, accept: np.ndarray) -> tuple[np.ndarray, np.ndar
     return t, accept[rep]
 
 
-def _canonical(trans: np.ndarray, accept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """States renumbered in breadth-first order from the start, bytes in ascending order.
+def _canonical(trans: np.ndarray, accept: np.ndarray, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """States renumbered in breadth-first order from ``start`` (which becomes 0), bytes in
+    ascending order.
 
     interegular numbers its states in an order that depends on Python's string hashing, so
     the same regex gave a differently numbered DFA, hence another content key, in every
@@ -356,8 +361,8 @@ def _canonical(trans: np.ndarray, accept: np.ndarray) -> tuple[np.ndarray, np.nd
     typical terminals)."""
     n = len(accept)
     new = np.full(n, -1, dtype=np.int64)
-    new[0] = 0
-    order = [0]
+    new[start] = 0
+    order = [start]
     i = 0
     while i < len(order):
         row = trans[order[i]]
@@ -438,17 +443,8 @@ def literals_to_dfa(words, max_states: int = 20000, what: str = "enum") -> ByteD
         acc[c] = fin
         for byte, d in edges:
             trans[c, byte] = d
-    # classes were numbered leaves first: put the root at 0 (a swap), then number breadth-first
-    if root != 0:
-        perm = np.arange(n)
-        perm[0], perm[root] = root, 0
-        inv = np.empty(n, dtype=np.int64)
-        inv[perm] = np.arange(n)
-        trans = np.where(trans >= 0, inv[np.maximum(trans, 0)], DEAD).astype(np.int32)[perm]
-        acc = acc[perm]
-    trans, acc = _canonical(trans, acc)
-    key = hashlib.sha256(trans.tobytes() + acc.tobytes()).hexdigest()[:24]
-    return ByteDFA(trans, acc, key)
+    # classes were numbered leaves first: number them breadth-first from the root
+    return ByteDFA.keyed(*_canonical(trans, acc, start=root))
 
 
 def literal_to_dfa(data: bytes) -> ByteDFA:
@@ -459,5 +455,4 @@ def literal_to_dfa(data: bytes) -> ByteDFA:
         trans[i, b] = i + 1
     acc = np.zeros(n + 1, dtype=bool)
     acc[n] = True
-    key = hashlib.sha256(trans.tobytes() + acc.tobytes()).hexdigest()[:24]
-    return ByteDFA(trans, acc, key, literal=bytes(data))
+    return ByteDFA.keyed(trans, acc, literal=bytes(data))
