@@ -132,6 +132,15 @@ class _ValuedExits:
         self.memo: dict = {}  # the parser's own per-exit-set results (bounded by the parser)
         self._merged: dict = {}
 
+    def tokens_of(self, positions: frozenset) -> SparseBits:
+        """The tokens of the groups at ``positions`` (cached)."""
+        key = ("ids", positions)
+        got = self._merged.get(key)
+        if got is None:
+            got = SparseBits(np.concatenate([self.groups[i].ids for i in positions]))
+            bounded_put(self._merged, key, got, 256)
+        return got
+
     def merged_except(self, excluded: frozenset, lexer) -> ExitGroup:
         """One group with the tokens of every group but those at ``excluded`` (cached)."""
         got = self._merged.get(excluded)
@@ -663,39 +672,60 @@ class CompiledGrammar:
         state most values lead to plus the few exceptions (the known keys starting with the
         key typed so far): a string or key position with hundreds of closing tokens then
         costs a few parser feeds, no Python work per token or per value, and one cached tail.
-        The tails still unknown are then walked together, one walk per next lexer state."""
+        The tails still unknown are then walked together, one walk per next lexer state.
+
+        The state most values lead to (the *major* one) is asked about the tails of every
+        group's tokens, and the tokens of the other values are then cleared from its answer
+        (a token's tail is judged on its own, so the answer for a subset is the answer for
+        the whole set restricted to it). The group of all tokens is the same at every lexeme
+        of a lexer state, so its tails are lexed and judged once per major state instead of
+        once per set of exceptions: inside a key, every prefix has its own exceptions (the
+        known names starting with it); inside a ``maxLength`` string, the values that still
+        fit change with each character."""
         plain, valued = self._exit_plan(exits)
-        todo: list[tuple[Hashable, ExitGroup]] = []
+        todo: list[tuple[Hashable, ExitGroup, SparseBits | None]] = []
         for g in plain:
             p2 = self.feed_lexeme(p, g.terms, b"")
             if p2 is not None:
-                todo.append((p2, g))
+                todo.append((p2, g, None))
         for ve in valued:
             terms, gs = ve.terms, ve.groups
             if len(gs) == 1:
                 p2 = self.feed_lexeme(p, terms, lex + gs[0].value)
                 if p2 is not None:
-                    todo.append((p2, gs[0]))
+                    todo.append((p2, gs[0], None))
                 continue
             got = self._prefixed(p, terms, lex, ve)
             if got is not None:
-                default, exc = got
-                if default is not None:
-                    todo.append((default, ve.merged_except(frozenset(exc), self.lexer)))
-                items = [(gs[i], p2) for i, p2 in exc.items()]
+                major, minor = got
             else:
                 p2s = self.feed_values(p, terms, [lex + g.value for g in gs])
-                items = zip(gs, p2s)
+                by: dict[Hashable, list[int]] = {}
+                for i, p2 in enumerate(p2s):
+                    by.setdefault(p2, []).append(i)
+                major = max((s2 for s2 in by if s2 is not None), key=lambda s2: len(by[s2]), default=None)
+                minor = {i: s2 for s2, idx in by.items() if s2 is not major for i in idx}
+            if major is not None:
+                # the tokens of every group, decided from the state most values lead to, minus
+                # the other values' tokens (see the docstring)
+                todo.append((major, ve.merged_except(frozenset(), self.lexer),
+                             ve.tokens_of(frozenset(minor)) if minor else None))
             same: dict[Hashable, list[ExitGroup]] = {}
-            for g, p2 in items:
+            for i, p2 in minor.items():
                 if p2 is not None:
-                    same.setdefault(p2, []).append(g)
+                    same.setdefault(p2, []).append(gs[i])
             for p2, members in same.items():
-                todo.append((p2, members[0] if len(members) == 1 else self.lexer.merged(members)))
+                todo.append((p2, members[0] if len(members) == 1 else self.lexer.merged(members), None))
         if len(todo) > 1:
-            self.lexer.prefetch_tails([(g, self.fresh_uid(p2)) for p2, g in todo])
-        for p2, g in todo:
-            or_into(m, self._tails(p2, g))
+            self.lexer.prefetch_tails([(g, self.fresh_uid(p2)) for p2, g, _ in todo])
+        for p2, g, drop in todo:
+            if drop is None:
+                or_into(m, self._tails(p2, g))
+            else:
+                part = np.zeros(self.words, dtype=np.uint32)
+                or_into(part, self._tails(p2, g))
+                drop.clear_in(part)
+                m |= part
 
     def _exit_plan(self, exits: list[ExitGroup]) -> tuple:
         """``exits`` split into groups without a value and :class:`_ValuedExits` per terminals (cached)."""

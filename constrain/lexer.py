@@ -41,7 +41,7 @@ class ExitGroup:
     value: bytes | None  # the token part that ends the lexeme, when a value terminal needs it
     bits: np.ndarray | None = None  # packed ids (filled lazily)
     #: content key: the same in every grammar whose lexer produced this group from the same
-    #: analysis (None: not shareable, e.g. merged groups); see Lexer._shared_analysis
+    #: analysis (None: not shareable); a merged group has its members' keys, see Lexer.merged
     ckey: tuple | None = None
     #: 128-bit digest of ``ids`` and ``offs`` (filled by Lexer.intern_group; renumbered copies keep it)
     digest: bytes | None = None
@@ -521,6 +521,8 @@ class Lexer:
             got = ExitGroup(groups[0].terms, np.concatenate([g.ids for g in groups]),
                             np.concatenate([g.offs for g in groups]), None)
             got._parts = groups  # type: ignore[attr-defined]  # keeps the ids in `key` valid
+            if all(g.ckey is not None for g in groups):  # its content is its members' in order
+                got.ckey = ("merged",) + tuple(g.ckey for g in groups)
             # never evicted: caches elsewhere are keyed by id(group)
             self._merged[key] = got
         return got

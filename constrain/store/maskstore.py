@@ -110,6 +110,10 @@ class SparseBits:
     def or_into(self, m: np.ndarray) -> None:
         m[self.words] |= self.vals
 
+    def clear_in(self, m: np.ndarray) -> None:
+        """Clear these tokens' bits in ``m`` (the words are distinct)."""
+        m[self.words] &= ~self.vals
+
     @property
     def nbytes(self) -> int:
         return self.words.nbytes + self.vals.nbytes
