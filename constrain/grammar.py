@@ -70,6 +70,10 @@ class _Tracker:
     does); a wrapper whose states are tuples ``(inner_state, *extras)`` around
     such a parser (``.inner``) is handled here, its extras kept whole in the key.
 
+    A parser may also define ``least_k(state)``: the fewest cells a computation on ``state`` can
+    read, where it differs from 1 (the JSON Schema parser's weak states answer 0), so that the
+    index of read depths is keyed by the coarsest signature.
+
     A wrapper that also tracks reads of its extras (``extras_push``, ``extras_pop(state) -> ext``,
     ``extras_note``, ``extras_signature(state, ext)``: the Python indenter) is keyed by what was
     read of them; "k" is then the pair (k, ext).
@@ -86,6 +90,9 @@ class _Tracker:
         else:
             raise TypeError("parser does not support read tracking")
         self.least = 1 if self.ext is None else (1, self.ext.EXTRAS_NONE)
+        least_k = getattr(self.base, "least_k", None)
+        self.least_of = (lambda state: self.least) if least_k is None or self.ext is not None or self.unwrap \
+            else least_k
 
     def signature(self, state, k):
         if self.ext is not None:
@@ -450,7 +457,7 @@ class CompiledGrammar:
         ``index`` maps (tag, top cell) to the read depths k seen so far; ``cache`` maps
         (tag, k, top-k cells) to results, LRU-bounded by ``limit``."""
         tr = self._tracker
-        head = (tag, tr.signature(p, tr.least))
+        head = (tag, tr.signature(p, tr.least_of(p)))
         ks = index.get(head)
         if ks:
             for k in ks:

@@ -6,6 +6,8 @@ nodes; a cycle that never consumes input raises :class:`SchemaError`.
 """
 from __future__ import annotations
 
+import json
+
 from decimal import Decimal, InvalidOperation
 
 from ...errors import SchemaError, UnsupportedSchemaError
@@ -30,6 +32,13 @@ _KNOWN = _ANNOTATIONS | {
     "dependentSchemas", "dependencies", "allOf", "anyOf", "oneOf", "not", "if", "then", "else", "$ref",
     "$dynamicRef", "$recursiveRef", "unevaluatedProperties", "unevaluatedItems",
 }
+
+# a schema with only these keywords (and annotations) is a leaf: it refers to nothing, so two
+# with the same content are the same node (see Converter.node)
+_LEAF = {"type", "enum", "const", "nullable", "minLength", "maxLength", "pattern", "format", "minimum", "maximum",
+         "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}
+_LEAF_ANNOTATIONS = {"$comment", "title", "description", "default", "examples", "example", "readOnly",
+                     "writeOnly", "deprecated", "contentMediaType", "contentEncoding", "xml", "externalDocs"}
 
 # keywords that exist only from / up to some draft (as the drafts' meta-schemas and validators have
 # them): elsewhere they are unknown words, which a validator ignores, so we ignore them too
@@ -152,13 +161,29 @@ class Converter:
                 resolver = resolver.in_subresource(self.spec.create_resource(schema))
             except Exception:  # noqa: BLE001 - a bad $id is reported by lookup later
                 pass
-        key = (id(schema), str(resolver._base_uri))
+        key = self._leaf_key(schema) or (id(schema), str(resolver._base_uri))
         got = self.memo.get(key)
         if got is None:
             self.keep.append(schema)
             got = Lazy(lambda: self.build(schema, resolver, ptr), ptr)
             self.memo[key] = got
         return got
+
+    @staticmethod
+    def _leaf_key(schema: dict) -> tuple | None:
+        """A content key for a leaf schema (only ``_LEAF`` keywords and annotations), else None.
+
+        Leaves with equal constraints become one node, so the parser frames and the masks
+        cached by them are shared: a schema often repeats ``{"type": "string", "maxLength":
+        255}`` under dozens of names, each with its own description. An error found while
+        building such a node names the pointer of the occurrence built first."""
+        if not all(k in _LEAF or k in _LEAF_ANNOTATIONS for k in schema):
+            return None
+        try:
+            body = json.dumps({k: v for k, v in schema.items() if k in _LEAF}, sort_keys=True, allow_nan=False)
+        except (TypeError, ValueError):
+            return None
+        return ("leaf", body)
 
     def ref(self, ref: str, resolver, ptr: str):
         from referencing.exceptions import Unresolvable

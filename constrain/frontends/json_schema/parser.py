@@ -93,7 +93,7 @@ class Cfg:
 
 class PState:
     __slots__ = ("cfgs", "start", "cands", "lex_cands", "accept", "grouped", "takes", "vkinds", "capt",
-                 "top", "sigs", "fed", "__weakref__")
+                 "top", "weak", "keyed", "sigs", "fed", "__weakref__")
 
     def __init__(self, cfgs, start):
         self.cfgs, self.start = cfgs, start
@@ -101,6 +101,18 @@ class PState:
         # top frame and what shapes its inherited fields (see SchemaParser.signature)
         # (states with very many configurations are keyed whole: a signature would cost more)
         self.top = min((min(c.depth, c.fdepth) for c in cfgs), default=0) if len(cfgs) <= 256 else 0
+        # one object frame (not under a value), nothing inherited from below: a computation
+        # that asks it only which terminals it takes, or feeds it no key, depends on its
+        # bookkeeping (names seen, count, order, required) only through those answers
+        # (SchemaParser.signature, k=0); 1 then, else 0. ``keyed``: feeding this state a key
+        # reads the bookkeeping itself (phases 0 and 1)
+        self.weak = 0
+        self.keyed = False
+        if len(cfgs) == 1:
+            (c,) = cfgs
+            if c.frame[0] == "O" and c.frame[2] != 3 and c.depth == self.top:
+                self.weak = 1
+                self.keyed = c.frame[2] in (0, 1)
         self.sigs: dict = {}
         self.vkinds: dict | None = None  # terms -> value dependence (see SchemaParser.feed_values_prefix)
         self.cands = None
@@ -254,10 +266,15 @@ class SchemaParser:
         self._low = _NO_READ
 
     def track_pop(self, state) -> int:
-        """End a tracked computation on ``state``: how many cells (from ``state.top``) it read."""
-        low = min(self._low, state.top)
+        """End a tracked computation on ``state``: how many cells (from ``state.top``) it read
+        (0: only the weak top of :meth:`signature`)."""
+        low = min(self._low, state.top + state.weak)
         self._low = min(self._frames.pop(), low)
         return state.top - low + 1
+
+    def least_k(self, state) -> int:
+        """The fewest cells a computation on ``state`` can read (0 for a weak top)."""
+        return 1 - state.weak
 
     def track_note(self, state, k: int) -> None:
         """Record that the top ``k`` cells of ``state`` were relied on (a cache hit)."""
@@ -265,9 +282,16 @@ class SchemaParser:
         if d < self._low:
             self._low = d
 
-    def _read(self, state) -> None:
-        if state.top < self._low:
+    def _read_keyed(self, state) -> None:
+        """A read that feeds ``state`` values: a key's name reads its object's bookkeeping."""
+        self._read(state)
+        if state.keyed and state.top < self._low:
             self._low = state.top
+
+    def _read(self, state) -> None:
+        t = state.top + state.weak
+        if t < self._low:
+            self._low = t
 
     def signature(self, state, k: int):
         """What a computation that read ``k`` cells of ``state`` can depend on: the frames at
@@ -280,6 +304,9 @@ class SchemaParser:
         when the read reaches the bottom."""
         got = state.sigs.get(k)
         if got is not None:
+            return got
+        if k == 0:
+            got = state.sigs[0] = self._weak_signature(state)
             return got
         bound = state.top - k + 1
         if bound <= 0:
@@ -307,6 +334,35 @@ class SchemaParser:
             got = (state.start, frozenset(elems.items()))
         state.sigs[k] = got
         return got
+
+    def _weak_signature(self, state):
+        """The signature of a computation on a weak state (``PState.weak``) that read nothing
+        at or below its frame's depth but the answers below (``track_pop`` returned 0).
+
+        What such a computation could learn of the object frame, by phase:
+
+        * 2 (after a key): taking the colon copies the bookkeeping into the frame under the
+          value, where only a pop (the value's end: a read) looks at it; the value's frames
+          come from the key's child schema. So the child alone.
+        * 0, 1 (a key may come): with no key fed (a feed here is a read, see ``feed``), only
+          which terminals it takes (``cfg_cands``) and lexes (``cfg_lex_cands``).
+        * 4 (after a value): ``}`` pops (a read); ``,`` copies the bookkeeping into a phase-1
+          frame, asked as above. So this frame's candidates and that frame's.
+
+        The tails after every key with the same value schema, and after every value whose
+        object still takes the same terminals, then share one entry each, whatever names were
+        seen before: in an object of many properties these are most of each property's work."""
+        (c,) = state.cfgs
+        f = c.frame
+        phase = f[2]
+        if phase == 2:
+            body = ("child", self.info.tinfo(f[1]).obj.child(f[7]))
+        elif phase == 4:
+            twin = self.mk(("O", f[1], 1) + f[3:], c.parent)  # the frame "," leads to (see step)
+            body = ("after", self.cfg_cands(c), self.cfg_cands(twin), self.cfg_lex_cands(twin))
+        else:
+            body = ("keys", self.cfg_cands(c), self.cfg_lex_cands(c))
+        return ("weak", state.start, c.capt) + body
 
     # ------------------------------------------------------------ protocol
     def start(self):
@@ -389,6 +445,12 @@ class SchemaParser:
             return self.state(state.cfgs, False)
         if lexeme is None:
             return self._can_take(state, terms)
+        if state.keyed and state.top < self._low:
+            # a key fed here is checked against the bookkeeping (names seen, order, count).
+            # The candidates (in the weak signature) already say which known keys and whether
+            # other names may come; counting the name check as a read keeps exactness from
+            # resting on that agreement (patterns, propertyNames), at the cost of sharing
+            self._low = state.top
         # Memoised per state: one lexeme is fed many times (a mask's exits, their tails, the
         # advance that follows), and a feed's outcome depends only on the state, the terminals
         # and the lexeme. The depth the feed read (its pops) is kept and replayed on a hit, so
@@ -462,7 +524,7 @@ class SchemaParser:
         allowed, since ordinary additional names lead to the same state, see ``marker_ok``).
         Values with the same signature give the same state, so ``feed`` runs once per
         signature: a key or string position with hundreds of closing tokens costs a few feeds."""
-        self._read(state)
+        self._read_keyed(state)
         if self._values_apart(state, terms):
             return [self.feed(state, terms, v) for v in values]
         kinds = []
@@ -525,7 +587,7 @@ class SchemaParser:
         then the values that may be special (``ObjInfo.special_positions``: known names by
         bisection, patterns by DFA state), each fed on its own. Otherwise None (ask
         ``feed_values``)."""
-        self._read(state)
+        self._read_keyed(state)
         kinds = state.vkinds.get(terms, _UNSET) if state.vkinds is not None else _UNSET
         if kinds is _UNSET:
             kinds = self._value_kinds(state, terms)
