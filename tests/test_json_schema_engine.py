@@ -507,11 +507,20 @@ def test_read_tracking_signatures(llama3):
     assert not any(_bit(g.mask(mp.state), t) for t in a_key) and all(_bit(g.mask(mo.state), t) for t in a_key)
 
 
-def test_weak_signatures_after_a_key(llama3):
-    """An object frame's bookkeeping is read only where a value ends or a key is fed: the
-    states after the same key (or after keys with equal value schemas, leaves being interned
-    by content) at different points of an object have one weak signature, and their masks
-    differ where the bookkeeping shows: closing after the value needs every required name."""
+def _state_of(g, text: str):
+    m = g.matcher()
+    assert m.advance_bytes(text.encode()), text
+    return m.state[0]
+
+
+def test_object_answers_in_signatures(llama3):
+    """An object frame's bookkeeping (names seen, count, order, required) is read only where a
+    key is fed or checked: a computation that reads none of it depends on the frame through
+    its answers (what it takes and lexes, after the value and after the comma). So the states
+    after the same key, or after keys whose value schemas are equal (leaves are interned by
+    content), at different points of an object, have one signature when the bookkeeping is
+    not read, and different ones when it is; and what they allow still differs where the
+    bookkeeping shows: closing after a value needs every required name."""
     g = constrain.compile_json_schema(_BOOKKEEPING, llama3, property_order="any")
     parser = g.parser
 
@@ -520,15 +529,38 @@ def test_weak_signatures_after_a_key(llama3):
         assert m.advance_bytes(text.encode()), text
         return m
 
-    first, later, other = state('{"a" '), state('{"c": "x", "a" '), state('{"c": "x", "d" ')
-    p1, p2, p3 = (m.state[0] for m in (first, later, other))
-    assert p1 is not p2 and p1.weak and p2.weak
-    assert parser.signature(p1, 0) == parser.signature(p2, 0) == parser.signature(p3, 0)
-    assert parser.signature(p1, 1) != parser.signature(p2, 1)
-    # after a value the frames differ in what they take next, so the weak signatures do too
-    v1, v2 = state('{"a": "x" ').state[0], state('{"c": "x", "a": "x" ').state[0]
-    assert v1.weak and v2.weak
-    assert parser.signature(v1, 0) != parser.signature(v2, 0)
+    coarse, whole = (1, 0), (1, 1)
+    # literal keys: the names still allowed are answers, so the states after "a" differ
+    p1, p2 = (state(t).state[0] for t in ('{"c": "x", "a" ', '{"c": "x", "d" '))
+    assert parser.signature(p1, coarse) != parser.signature(p2, coarse)
+    # with additional names the object lexes every key as one string terminal: after known
+    # "b" or known "c" it still takes it, so the states after "a" share one coarse signature
+    gen = constrain.compile_json_schema({"type": "object", "properties": {
+        k: {"type": "string", "description": k} for k in "abc"}}, llama3, property_order="any")
+    q1, q2 = (_state_of(gen, t) for t in ('{"b": "x", "a" ', '{"c": "y", "a" '))
+    assert q1 is not q2
+    assert gen.parser.signature(q1, coarse) == gen.parser.signature(q2, coarse)
+    assert gen.parser.signature(q1, whole) != gen.parser.signature(q2, whole)
+    assert gen.parser.signature(q1, 1) == gen.parser.signature(q1, whole)  # a plain int reads cells whole
+    # a computation that feeds the next key reads the bookkeeping: its signature keeps it
+    after = _state_of(gen, '{"b": "x", "')  # the key's lexeme has begun: the state takes a key
+    assert [c.frame[2] for c in after.cfgs] == [1]
+    gen.parser.track_push()
+    assert gen.parser.feed(after, tuple(gen.parser.candidates(after)), b'"a"') is not None
+    assert gen.parser.track_pop(after)[1] & 1
+    # asking about a key terminal that an object frame does not lex (there, one string
+    # terminal lexes every name) is a read of its bookkeeping: its answers do not say
+    two = constrain.compile_json_schema({"anyOf": [
+        {"type": "object", "properties": {"a": {"type": "integer"}}},
+        {"type": "object", "properties": {"a": {"type": "integer"}}, "additionalProperties": False}]}, llama3)
+    s2 = _state_of(two, '{"')
+    objs = {c: two.parser.info.tinfo(c.frame[1]).obj for c in s2.cfgs}
+    assert len(objs) == 2 and sorted(o.generic_any for o in objs.values()) == [False, True]
+    lit_a = next(o.lit["a"] for o in objs.values() if not o.generic_any)
+    assert all(lit_a not in two.parser.cfg_lex_cands(c) for c, o in objs.items() if o.generic_any)
+    two.parser.track_push()
+    assert two.parser.feed(s2, (lit_a,), None) is not None
+    assert two.parser.track_pop(s2)[1] & 1
     close = [t for t in range(llama3.vocab_size) if llama3.token_bytes[t] == b'"}']
     assert close
     m1, m2 = state('{"a": "x'), state('{"c": "y", "a": "x')
@@ -582,7 +614,7 @@ def test_remembered_feeds_replay_their_reads(llama3):
         got = parser.feed(s, (RBRACE,), b"}")
         reads.append((got, parser.track_pop(s)))
     assert reads[0] == reads[1] and reads[0][0] is not None
-    assert reads[0][1] >= 2  # the pop read the outer object's frame
+    assert reads[0][1][0] >= 2  # the pop read the outer object's frame
     assert ((RBRACE,), b"}") in s.fed
 
 

@@ -55,7 +55,7 @@ _NO_READ = 1 << 60
 
 
 class Cfg:
-    __slots__ = ("frame", "parent", "depth", "cands", "lcands", "groups", "neg", "capt", "fdepth",
+    __slots__ = ("frame", "parent", "depth", "cands", "lcands", "groups", "neg", "capt", "fdepth", "answers",
                  "__weakref__")
 
     def __init__(self, frame, parent):
@@ -67,6 +67,7 @@ class Cfg:
         self.fdepth = _NO_READ if parent is None else parent.fdepth
         self.cands = None
         self.lcands = None
+        self.answers = None  # an object frame's answers (SchemaParser.answers), when asked
         # the combinator groups this configuration belongs to: ((group cfg, branch index), ...)
         self.groups = () if parent is None else parent.groups
         # under a negative context generation-only restrictions (schema property order) must not
@@ -93,7 +94,7 @@ class Cfg:
 
 class PState:
     __slots__ = ("cfgs", "start", "cands", "lex_cands", "accept", "grouped", "takes", "vkinds", "capt",
-                 "top", "weak", "keyed", "sigs", "fed", "__weakref__")
+                 "top", "sigs", "fed", "__weakref__")
 
     def __init__(self, cfgs, start):
         self.cfgs, self.start = cfgs, start
@@ -101,18 +102,6 @@ class PState:
         # top frame and what shapes its inherited fields (see SchemaParser.signature)
         # (states with very many configurations are keyed whole: a signature would cost more)
         self.top = min((min(c.depth, c.fdepth) for c in cfgs), default=0) if len(cfgs) <= 256 else 0
-        # one object frame (not under a value), nothing inherited from below: a computation
-        # that asks it only which terminals it takes, or feeds it no key, depends on its
-        # bookkeeping (names seen, count, order, required) only through those answers
-        # (SchemaParser.signature, k=0); 1 then, else 0. ``keyed``: feeding this state a key
-        # reads the bookkeeping itself (phases 0 and 1)
-        self.weak = 0
-        self.keyed = False
-        if len(cfgs) == 1:
-            (c,) = cfgs
-            if c.frame[0] == "O" and c.frame[2] != 3 and c.depth == self.top:
-                self.weak = 1
-                self.keyed = c.frame[2] in (0, 1)
         self.sigs: dict = {}
         self.vkinds: dict | None = None  # terms -> value dependence (see SchemaParser.feed_values_prefix)
         self.cands = None
@@ -202,6 +191,7 @@ class SchemaParser:
         self._dup = False
         self._blind = False
         self._low = _NO_READ  # read tracking (see signature)
+        self._bk = 0  # bit d: the object bookkeeping at depth d was read (see answers)
         self._frames: list[int] = []
         bottom = self.mk(("ROOT",), None)
         self._start = self.state(frozenset(prune(self.expand(root, bottom))), True)
@@ -262,107 +252,135 @@ class SchemaParser:
     # of recomputing them for each new stack below (an array frame's index differs per item).
 
     def track_push(self) -> None:
-        self._frames.append(self._low)
-        self._low = _NO_READ
+        self._frames.append((self._low, self._bk))
+        self._low, self._bk = _NO_READ, 0
 
-    def track_pop(self, state) -> int:
-        """End a tracked computation on ``state``: how many cells (from ``state.top``) it read
-        (0: only the weak top of :meth:`signature`)."""
-        low = min(self._low, state.top + state.weak)
-        self._low = min(self._frames.pop(), low)
-        return state.top - low + 1
+    def track_pop(self, state) -> tuple:
+        """End a tracked computation on ``state``: ``(k, b)``, the cells it read (from
+        ``state.top`` down) and a bit mask of those whose object bookkeeping it read (bit i:
+        the cell i below the boundary; see :meth:`signature`)."""
+        low = min(self._low, state.top)
+        k = state.top - low + 1
+        b = (self._bk >> low) & ((1 << k) - 1)
+        outer_low, outer_bk = self._frames.pop()
+        self._low, self._bk = min(outer_low, low), outer_bk | self._bk
+        return (k, b)
 
-    def least_k(self, state) -> int:
-        """The fewest cells a computation on ``state`` can read (0 for a weak top)."""
-        return 1 - state.weak
+    @staticmethod
+    def least_k(state) -> tuple:
+        """The coarsest read: the top cells only, no bookkeeping."""
+        return (1, 0)
 
-    def track_note(self, state, k: int) -> None:
-        """Record that the top ``k`` cells of ``state`` were relied on (a cache hit)."""
+    def track_note(self, state, k) -> None:
+        """Record that the top cells of ``state`` were relied on as ``k`` says (a cache hit)."""
+        k, b = k if type(k) is tuple else (k, -1)
         d = state.top - k + 1
         if d < self._low:
             self._low = d
-
-    def _read_keyed(self, state) -> None:
-        """A read that feeds ``state`` values: a key's name reads its object's bookkeeping."""
-        self._read(state)
-        if state.keyed and state.top < self._low:
-            self._low = state.top
+        self._bk |= (b & ((1 << k) - 1)) << d
 
     def _read(self, state) -> None:
-        t = state.top + state.weak
-        if t < self._low:
-            self._low = t
+        if state.top < self._low:
+            self._low = state.top
 
-    def signature(self, state, k: int):
-        """What a computation that read ``k`` cells of ``state`` can depend on: the frames at
-        depths >= ``state.top - k + 1`` (the boundary), arranged as in the state.
+    def _keyed(self, cfg) -> None:
+        """A key fed to (or a name checked by) an object frame reads its bookkeeping."""
+        self._bk |= 1 << cfg.depth
+
+    def _asked(self, state, terms) -> None:
+        """Asking whether ``terms`` are taken reads the bookkeeping of an object frame that a
+        key may come to, unless they are all terminals it lexes (its answers hold those)."""
+        for c in state.cfgs:
+            f = c.frame
+            if f[0] == "O" and f[2] in (0, 1):
+                lc = self.cfg_lex_cands(c)
+                if any(t not in lc for t in terms):
+                    self._bk |= 1 << c.depth
+
+    def signature(self, state, k):
+        """What a computation that read ``k = (cells, bookkeeping bits)`` of ``state`` can depend
+        on: the frames at depths >= ``state.top - cells + 1`` (the boundary), arranged as in the
+        state, each object frame whose bookkeeping it did not read replaced by its answers
+        (:meth:`answers`). A plain int ``k`` is ``k`` cells read whole.
 
         Every inherited field of those frames comes from frames at or above the boundary (that
         is what ``top`` ensures), and nothing here depends on absolute depths. With several
         configurations, the chains are grouped by their boundary object: which ones share a
         cell decides which share a combinator group. The whole state is its own signature
-        when the read reaches the bottom."""
+        when the read reaches the bottom and every bookkeeping was read."""
         got = state.sigs.get(k)
         if got is not None:
             return got
-        if k == 0:
-            got = state.sigs[0] = self._weak_signature(state)
-            return got
-        bound = state.top - k + 1
-        if bound <= 0:
+        cells, b = k if type(k) is tuple else (k, -1)
+        bound = state.top - cells + 1
+        full = (1 << cells) - 1
+        if bound <= 0 and b & full == full:
             return state
+        bound = max(bound, 0)
+
+        def frame(c):
+            f = c.frame
+            if f[0] != "O" or (b >> (c.depth - bound)) & 1:
+                return f
+            return self.answers(c)
+
         cfgs = state.cfgs
         if len(cfgs) == 1:
             (c,) = cfgs
             out = []
-            while c.depth >= bound:
-                out.append(c.frame)
+            while c is not None and c.depth >= bound:
+                out.append(frame(c))
                 c = c.parent
-            got = (state.start, c.capt, tuple(out))  # capt: whether a frame below records items
+            got = (state.start, c is not None and c.capt, tuple(out))  # capt: whether a frame below records items
         else:
             by: dict = {}
             for c in cfgs:
                 out = []
                 while c.depth > bound:
-                    out.append(c.frame)
+                    out.append(frame(c))
                     c = c.parent
                 by.setdefault(c, []).append(tuple(out))
             elems: dict = {}
-            for b, chains in by.items():
-                e = (b.frame, b.capt, frozenset(chains))
+            for c, chains in by.items():
+                e = (frame(c), c.capt, frozenset(chains))
                 elems[e] = elems.get(e, 0) + 1
             got = (state.start, frozenset(elems.items()))
         state.sigs[k] = got
         return got
 
-    def _weak_signature(self, state):
-        """The signature of a computation on a weak state (``PState.weak``) that read nothing
-        at or below its frame's depth but the answers below (``track_pop`` returned 0).
+    def answers(self, cfg) -> tuple:
+        """What a computation that reads no bookkeeping of the object frame ``cfg`` can learn
+        of it, by phase (a key fed, or a candidate asked outside what the frame lexes, is such
+        a read: see ``_keyed`` and ``_asked``):
 
-        What such a computation could learn of the object frame, by phase:
+        * 0, 1 (a key may come): which of the terminals it lexes it takes (``cfg_cands``
+          within ``cfg_lex_cands``), and those it lexes;
+        * 4 (after a value): its candidates (``}``, ``,``), and the answers of the phase-1
+          frame that ``,`` leads to, which carries the same bookkeeping;
+        * 3 (under a value): the answers of the phase-4 frame the value's end leads to;
+        * 2 (after a key): the key's child schema, and the answers of the phase-3 frame the
+          colon leads to.
 
-        * 2 (after a key): taking the colon copies the bookkeeping into the frame under the
-          value, where only a pop (the value's end: a read) looks at it; the value's frames
-          come from the key's child schema. So the child alone.
-        * 0, 1 (a key may come): with no key fed (a feed here is a read, see ``feed``), only
-          which terminals it takes (``cfg_cands``) and lexes (``cfg_lex_cands``).
-        * 4 (after a value): ``}`` pops (a read); ``,`` copies the bookkeeping into a phase-1
-          frame, asked as above. So this frame's candidates and that frame's.
-
-        The tails after every key with the same value schema, and after every value whose
-        object still takes the same terminals, then share one entry each, whatever names were
-        seen before: in an object of many properties these are most of each property's work."""
-        (c,) = state.cfgs
-        f = c.frame
-        phase = f[2]
-        if phase == 2:
-            body = ("child", self.info.tinfo(f[1]).obj.child(f[7]))
-        elif phase == 4:
-            twin = self.mk(("O", f[1], 1) + f[3:], c.parent)  # the frame "," leads to (see step)
-            body = ("after", self.cfg_cands(c), self.cfg_cands(twin), self.cfg_lex_cands(twin))
-        else:
-            body = ("keys", self.cfg_cands(c), self.cfg_lex_cands(c))
-        return ("weak", state.start, c.capt) + body
+        Every other step copies the bookkeeping into the next frame (see ``step``, ``drain``),
+        so these answers are all the frame shows. With them as its signature, the tails after
+        a value or a key are shared across the names seen before whenever the object still
+        takes the same terminals: in an object with additional properties, all of them."""
+        got = cfg.answers
+        if got is None:
+            f = cfg.frame
+            node, phase = f[1], f[2]
+            if phase in (0, 1):
+                lc = self.cfg_lex_cands(cfg)
+                got = ("O", node, phase, self.cfg_cands(cfg) & lc, lc)
+            elif phase == 4:
+                got = ("O", node, 4, self.cfg_cands(cfg), self.answers(self.mk(("O", node, 1) + f[3:], cfg.parent)))
+            elif phase == 3:
+                got = ("O", node, 3, self.answers(self.mk(("O", node, 4) + f[3:], cfg.parent)))
+            else:
+                oi = self.info.tinfo(node).obj
+                got = ("O", node, 2, oi.child(f[7]), self.answers(self.mk(self._after_colon(oi, f), cfg.parent)))
+            cfg.answers = got
+        return got
 
     # ------------------------------------------------------------ protocol
     def start(self):
@@ -445,12 +463,6 @@ class SchemaParser:
             return self.state(state.cfgs, False)
         if lexeme is None:
             return self._can_take(state, terms)
-        if state.keyed and state.top < self._low:
-            # a key fed here is checked against the bookkeeping (names seen, order, count).
-            # The candidates (in the weak signature) already say which known keys and whether
-            # other names may come; counting the name check as a read keeps exactness from
-            # resting on that agreement (patterns, propertyNames), at the cost of sharing
-            self._low = state.top
         # Memoised per state: one lexeme is fed many times (a mask's exits, their tails, the
         # advance that follows), and a feed's outcome depends only on the state, the terminals
         # and the lexeme. The depth the feed read (its pops) is kept and replayed on a hit, so
@@ -463,16 +475,17 @@ class SchemaParser:
         if got is not None:
             if got[1] < self._low:
                 self._low = got[1]
+            self._bk |= got[2]
             return got[0]
-        outer, self._low = self._low, _NO_READ
+        outer, outer_bk, self._low, self._bk = self._low, self._bk, _NO_READ, 0
         try:
             res = self._feed(state, terms, lexeme)
         finally:
-            low = self._low
-            self._low = min(outer, low)
+            low, bk = self._low, self._bk
+            self._low, self._bk = min(outer, low), outer_bk | bk
         if len(memo) >= self.FED_LIMIT:
             memo.clear()
-        memo[key] = (res, low)
+        memo[key] = (res, low, bk)
         return res
 
     def _can_take(self, state, terms):
@@ -480,6 +493,7 @@ class SchemaParser:
         # "could this terminal be taken here, value unknown": the candidates are exact
         # up to value checks, which are decided when the lexeme is complete; the
         # configurations that can take it must leave every group satisfiable.
+        self._asked(state, terms)
         cands = self.exact_candidates(state)
         if not any(t in cands for t in terms):
             return None
@@ -524,7 +538,7 @@ class SchemaParser:
         allowed, since ordinary additional names lead to the same state, see ``marker_ok``).
         Values with the same signature give the same state, so ``feed`` runs once per
         signature: a key or string position with hundreds of closing tokens costs a few feeds."""
-        self._read_keyed(state)
+        self._read(state)
         if self._values_apart(state, terms):
             return [self.feed(state, terms, v) for v in values]
         kinds = []
@@ -540,6 +554,7 @@ class SchemaParser:
                     kinds.append(("V", checks))
             elif f[0] == "O" and f[2] in (0, 1):
                 oi = self.info.tinfo(f[1]).obj
+                self._keyed(cfg)
                 if not any(t in oi.key_terms for t in terms):
                     kinds.append(("const", False))
                 elif self.marker_ok(cfg):
@@ -587,7 +602,7 @@ class SchemaParser:
         then the values that may be special (``ObjInfo.special_positions``: known names by
         bisection, patterns by DFA state), each fed on its own. Otherwise None (ask
         ``feed_values``)."""
-        self._read_keyed(state)
+        self._read(state)
         kinds = state.vkinds.get(terms, _UNSET) if state.vkinds is not None else _UNSET
         if kinds is _UNSET:
             kinds = self._value_kinds(state, terms)
@@ -640,6 +655,7 @@ class SchemaParser:
                     return None
             elif f[0] == "O" and f[2] in (0, 1):
                 oi = self.info.tinfo(f[1]).obj
+                self._keyed(cfg)
                 if not any(t in oi.key_terms for t in terms):
                     continue
                 if not self.marker_ok(cfg) or oi.names_nodes:
@@ -689,6 +705,7 @@ class SchemaParser:
         one's key literal, another's additional-key string); groups left without their
         value-carrying branch die (:func:`prune`)."""
         self._read(state)
+        self._asked(state, terms)
         key = ("joint", terms)
         got = state.takes.get(key)
         if got is None:
@@ -887,6 +904,7 @@ class SchemaParser:
                             pending.append((self.cap(cfg.parent, "}"), None))
                         return
                     if t in oi.key_terms:
+                        self._keyed(cfg)
                         name = _decode_string(lexeme)
                         if name is None:
                             continue
@@ -902,11 +920,7 @@ class SchemaParser:
                 return
             if phase == 2:
                 if COLON in terms:
-                    name = f[7]
-                    child = oi.child(name)
-                    seen = f[3] if name is ADDITIONAL else f[3] | {name}
-                    f3 = ("O", node, 3, seen, min(f[4] + 1, oi.sat), oi.new_last(f[5], name), oi.new_req(f[6], f[3], name), None, f[8])
-                    out.update(self.expand(child, self.mk(f3, cfg.parent)))
+                    out.update(self.expand(oi.child(f[7]), self.mk(self._after_colon(oi, f), cfg.parent)))
                 return
             if phase == 4:
                 t = terms[0]
@@ -929,6 +943,14 @@ class SchemaParser:
             if f[1] == 0 and WS in terms:
                 out.add(self.mk(("END", 1), None))
             return
+
+    @staticmethod
+    def _after_colon(oi, f) -> tuple:
+        """The frame under a key's value: the key is counted, its name seen (unless additional)."""
+        name = f[7]
+        seen = f[3] if name is ADDITIONAL else f[3] | {name}
+        return ("O", f[1], 3, seen, min(f[4] + 1, oi.sat), oi.new_last(f[5], name), oi.new_req(f[6], f[3], name),
+                None, f[8])
 
     def drain(self, pending, out, comps):
         while pending:
