@@ -429,6 +429,15 @@ TRACKED_ANY_ORDER = [
     (_BOOKKEEPING, ['{"c": "yz", "a": "x"}', '{"d": "q", "a": "", "c": "w"}', '{"a": "x", "c": "y"}'],
      ['{"c": "x"}', '{"b": "y", "c": "z", "a": "x"}', '{"d": "", "c": "w", "b": "q", "a": "x"}',
       '{"c": "w", "a": "x", "b": "q"}']),
+    # under a group (the frames above its depth are in every signature) a name already seen is
+    # refused when typed again; a key that extends it ("prepublishOnly") passes through that
+    # state, whose mask must not be reused where the name was not seen
+    ({"allOf": [{"type": "object", "properties": {"scripts": {"type": "object", "properties": {
+        k: {"type": "string"} for k in ("prepublish", "prepare", "prepublishOnly", "start", "test")}}}},
+        {"not": {"required": ["x"]}}]},
+     ['{"scripts": {"prepare": "a", "prepublish": "b", "prepublishOnly": "c"}}',
+      '{"scripts": {"start": "a", "test": "b", "prepublish": "c"}}'],
+     ['{"x": 1}', '{"scripts": {"start": 1}}']),
     # nested: the inner object's end reads the outer one's bookkeeping
     ({"type": "object", "additionalProperties": False, "required": ["o", "p"], "properties": {
         "o": {"type": "object", "required": ["a"], "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}},

@@ -94,7 +94,7 @@ class Cfg:
 
 class PState:
     __slots__ = ("cfgs", "start", "cands", "lex_cands", "accept", "grouped", "takes", "vkinds", "capt",
-                 "top", "sigs", "fed", "__weakref__")
+                 "top", "height", "sigs", "fed", "__weakref__")
 
     def __init__(self, cfgs, start):
         self.cfgs, self.start = cfgs, start
@@ -102,6 +102,7 @@ class PState:
         # top frame and what shapes its inherited fields (see SchemaParser.signature)
         # (states with very many configurations are keyed whole: a signature would cost more)
         self.top = min((min(c.depth, c.fdepth) for c in cfgs), default=0) if len(cfgs) <= 256 else 0
+        self.height = max((c.depth for c in cfgs), default=0)  # the deepest configuration's top
         self.sigs: dict = {}
         self.vkinds: dict | None = None  # terms -> value dependence (see SchemaParser.feed_values_prefix)
         self.cands = None
@@ -192,6 +193,7 @@ class SchemaParser:
         self._blind = False
         self._low = _NO_READ  # read tracking (see signature)
         self._bk = 0  # bit d: the object bookkeeping at depth d was read (see answers)
+        self._ans: dict = {}
         self._frames: list[int] = []
         bottom = self.mk(("ROOT",), None)
         self._start = self.state(frozenset(prune(self.expand(root, bottom))), True)
@@ -257,11 +259,13 @@ class SchemaParser:
 
     def track_pop(self, state) -> tuple:
         """End a tracked computation on ``state``: ``(k, b)``, the cells it read (from
-        ``state.top`` down) and a bit mask of those whose object bookkeeping it read (bit i:
-        the cell i below the boundary; see :meth:`signature`)."""
+        ``state.top`` down) and a bit mask of the depths whose object bookkeeping it read (bit
+        i: depth boundary + i, up to ``state.height``: a configuration's frames above ``top``
+        are in the signature too; see :meth:`signature`)."""
         low = min(self._low, state.top)
         k = state.top - low + 1
-        b = (self._bk >> low) & ((1 << k) - 1)
+        # every frame from the boundary up to the highest configuration's top is in the signature
+        b = (self._bk >> low) & ((1 << (state.height - low + 1)) - 1)
         outer_low, outer_bk = self._frames.pop()
         self._low, self._bk = min(outer_low, low), outer_bk | self._bk
         return (k, b)
@@ -277,7 +281,7 @@ class SchemaParser:
         d = state.top - k + 1
         if d < self._low:
             self._low = d
-        self._bk |= (b & ((1 << k) - 1)) << d
+        self._bk |= (b & ((1 << (state.height - d + 1)) - 1)) << d
 
     def _read(self, state) -> None:
         if state.top < self._low:
@@ -313,10 +317,13 @@ class SchemaParser:
             return got
         cells, b = k if type(k) is tuple else (k, -1)
         bound = state.top - cells + 1
-        full = (1 << cells) - 1
-        if bound <= 0 and b & full == full:
+        if bound <= 0 and b == -1:
             return state
         bound = max(bound, 0)
+
+        cfgs = state.cfgs
+        if len(cfgs) > self.ANSWERED_CFGS:
+            b = -1
 
         def frame(c):
             f = c.frame
@@ -324,7 +331,6 @@ class SchemaParser:
                 return f
             return self.answers(c)
 
-        cfgs = state.cfgs
         if len(cfgs) == 1:
             (c,) = cfgs
             out = []
@@ -367,19 +373,26 @@ class SchemaParser:
         takes the same terminals: in an object with additional properties, all of them."""
         got = cfg.answers
         if got is None:
-            f = cfg.frame
+            got = cfg.answers = self._answers(cfg.frame, self.order_of(cfg))
+        return got
+
+    def _answers(self, f, order) -> tuple:
+        """:meth:`answers` of an object frame under property order ``order`` (memoised by frame)."""
+        key = (f, order)
+        got = self._ans.get(key)
+        if got is None:
             node, phase = f[1], f[2]
+            oi = self.info.tinfo(node).obj
             if phase in (0, 1):
-                lc = self.cfg_lex_cands(cfg)
-                got = ("O", node, phase, self.cfg_cands(cfg) & lc, lc)
-            elif phase == 4:
-                got = ("O", node, 4, self.cfg_cands(cfg), self.answers(self.mk(("O", node, 1) + f[3:], cfg.parent)))
-            elif phase == 3:
-                got = ("O", node, 3, self.answers(self.mk(("O", node, 4) + f[3:], cfg.parent)))
+                c = self._obj_cands(oi, f, order)
+                lc = self._obj_lex_cands(oi, f, order, c)
+                got = ("O", node, phase, c & lc, lc)
+            elif phase in (3, 4):  # "," leads to phase 1; under a value, its end leads to 4
+                got = ("O", node, phase, self._obj_cands(oi, ("O", node, 4) + f[3:], order),
+                       self._answers(("O", node, 1) + f[3:], order))
             else:
-                oi = self.info.tinfo(node).obj
-                got = ("O", node, 2, oi.child(f[7]), self.answers(self.mk(self._after_colon(oi, f), cfg.parent)))
-            cfg.answers = got
+                got = ("O", node, 2, oi.child(f[7]), self._answers(self._after_colon(oi, f), order))
+            bounded_put(self._ans, key, got)
         return got
 
     # ------------------------------------------------------------ protocol
@@ -433,15 +446,37 @@ class SchemaParser:
             c = self.cfg_cands(cfg)
             f = cfg.frame
             if f[0] == "O" and f[2] in (0, 1):
-                oi = self.info.tinfo(f[1]).obj
-                keys = oi.key_cands(f, self.order_of(cfg))
-                if keys:
-                    if oi.generic_any and oi.generic_term in keys:
-                        c = (c - oi.all_key_terms) | {oi.generic_term}
-                    else:
-                        c = c | oi.all_key_terms
+                c = self._obj_lex_cands(self.info.tinfo(f[1]).obj, f, self.order_of(cfg), c)
             cfg.lcands = c
         return c
+
+    @staticmethod
+    def _obj_lex_cands(oi, f, order, c) -> frozenset:
+        """``cfg_lex_cands`` of an object frame in phase 0 or 1 whose exact candidates are ``c``."""
+        keys = oi.key_cands(f, order)
+        if keys:
+            if oi.generic_any and oi.generic_term in keys:
+                return (c - oi.all_key_terms) | {oi.generic_term}
+            return c | oi.all_key_terms
+        return c
+
+    @staticmethod
+    def _obj_cands(oi, f, order) -> frozenset:
+        """``cfg_cands`` of an object frame (given the configuration's property order)."""
+        phase = f[2]
+        acc = set()
+        if phase in (0, 1):
+            acc |= oi.key_cands(f, order)
+            if phase == 0 and oi.can_close(f):
+                acc.add(RBRACE)
+        elif phase == 2:
+            acc.add(COLON)
+        elif phase == 4:
+            if oi.can_close(f):
+                acc.add(RBRACE)
+            if oi.key_cands(f, order):
+                acc.add(COMMA)
+        return frozenset(acc)
 
     def _trim(self) -> None:
         """Clear the interning and expansion tables once they pass ``CACHE_LIMIT`` entries (between
@@ -452,6 +487,10 @@ class SchemaParser:
             self._cfgs.clear()
             self._states.clear()
             self._expand_memo.clear()
+
+    #: states with more configurations keep their object frames whole in signatures (their
+    #: answers would cost more to compute than they share; see answers)
+    ANSWERED_CFGS = 16
 
     #: lexemes remembered per state (see feed); past this the state's memo starts over
     FED_LIMIT = 512
@@ -802,21 +841,7 @@ class SchemaParser:
             ti = info.tinfo(f[1])
             c = ti.cands
         elif k == "O":
-            oi = info.tinfo(f[1]).obj
-            phase = f[2]
-            acc = set()
-            if phase in (0, 1):
-                acc |= oi.key_cands(f, self.order_of(cfg))
-                if phase == 0 and oi.can_close(f):
-                    acc.add(RBRACE)
-            elif phase == 2:
-                acc.add(COLON)
-            elif phase == 4:
-                if oi.can_close(f):
-                    acc.add(RBRACE)
-                if oi.key_cands(f, self.order_of(cfg)):
-                    acc.add(COMMA)
-            c = frozenset(acc)
+            c = self._obj_cands(info.tinfo(f[1]).obj, f, self.order_of(cfg))
         elif k == "A":
             ai = info.tinfo(f[1]).arr
             acc = set()
