@@ -70,9 +70,9 @@ class _Tracker:
     does); a wrapper whose states are tuples ``(inner_state, *extras)`` around
     such a parser (``.inner``) is handled here, its extras kept whole in the key.
 
-    A parser may also define ``least_k(state)``: the fewest cells a computation on ``state`` can
-    read, where it differs from 1 (the JSON Schema parser's weak states answer 0), so that the
-    index of read depths is keyed by the coarsest signature.
+    A parser whose ``k`` is not a plain count sets ``LEAST_K``, its coarsest read (the JSON
+    Schema parser's ``(1, 0)``: the top cell, no object bookkeeping), so that the index of read
+    depths is keyed by the coarsest signature.
 
     A wrapper that also tracks reads of its extras (``extras_push``, ``extras_pop(state) -> ext``,
     ``extras_note``, ``extras_signature(state, ext)``: the Python indenter) is keyed by what was
@@ -89,10 +89,8 @@ class _Tracker:
                 self.ext = parser
         else:
             raise TypeError("parser does not support read tracking")
-        self.least = 1 if self.ext is None else (1, self.ext.EXTRAS_NONE)
-        least_k = getattr(self.base, "least_k", None)
-        self.least_of = (lambda state: self.least) if least_k is None or self.ext is not None or self.unwrap \
-            else least_k
+        least = getattr(self.base, "LEAST_K", 1)
+        self.least = least if self.ext is None else (least, self.ext.EXTRAS_NONE)
 
     def signature(self, state, k):
         if self.ext is not None:
@@ -127,7 +125,7 @@ class _ValuedExits:
     holds a backslash (a JSON escape: decoded, it may spell any name); ``memo`` is for the
     parser's results about these endings (e.g. which ones a pattern accepts)."""
 
-    __slots__ = ("terms", "groups", "suffixes", "index", "escaped", "memo", "_merged")
+    __slots__ = ("terms", "groups", "suffixes", "index", "escaped", "memo", "_merged", "_tokens")
 
     def __init__(self, terms: tuple[int, ...], groups: list[ExitGroup]):
         self.terms, self.groups = terms, groups
@@ -138,14 +136,14 @@ class _ValuedExits:
         self.escaped = [i for i, v in enumerate(self.suffixes) if b"\\" in v]
         self.memo: dict = {}  # the parser's own per-exit-set results (bounded by the parser)
         self._merged: dict = {}
+        self._tokens: dict = {}
 
     def tokens_of(self, positions: frozenset) -> SparseBits:
         """The tokens of the groups at ``positions`` (cached)."""
-        key = ("ids", positions)
-        got = self._merged.get(key)
+        got = self._tokens.get(positions)
         if got is None:
             got = SparseBits(np.concatenate([self.groups[i].ids for i in positions]))
-            bounded_put(self._merged, key, got, 256)
+            bounded_put(self._tokens, positions, got, 256)
         return got
 
     def merged_except(self, excluded: frozenset, lexer) -> ExitGroup:
@@ -457,7 +455,7 @@ class CompiledGrammar:
         ``index`` maps (tag, top cell) to the read depths k seen so far; ``cache`` maps
         (tag, k, top-k cells) to results, LRU-bounded by ``limit``."""
         tr = self._tracker
-        head = (tag, tr.signature(p, tr.least_of(p)))
+        head = (tag, tr.signature(p, tr.least))
         ks = index.get(head)
         if ks:
             for k in ks:

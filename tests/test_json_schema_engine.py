@@ -419,7 +419,7 @@ TRACKED = [
 
 
 # an object's bookkeeping (names seen, count, required, dependencies, order) decides what may
-# follow a value, but not what a value is: after-key states are weak (see SchemaParser.signature)
+# follow a value, but not what a value is (see SchemaParser.answers)
 _BOOKKEEPING = {"type": "object", "additionalProperties": False, "required": ["a", "c"], "maxProperties": 3,
                 "dependentRequired": {"b": ["d"]},
                 "properties": {k: {"type": "string", "maxLength": 4, "description": k} for k in "abcd"}}

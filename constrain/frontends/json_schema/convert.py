@@ -7,7 +7,6 @@ nodes; a cycle that never consumes input raises :class:`SchemaError`.
 from __future__ import annotations
 
 import json
-
 from decimal import Decimal, InvalidOperation
 
 from ...errors import SchemaError, UnsupportedSchemaError
@@ -37,8 +36,9 @@ _KNOWN = _ANNOTATIONS | {
 # with the same content are the same node (see Converter.node)
 _LEAF = {"type", "enum", "const", "nullable", "minLength", "maxLength", "pattern", "format", "minimum", "maximum",
          "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}
-_LEAF_ANNOTATIONS = {"$comment", "title", "description", "default", "examples", "example", "readOnly",
-                     "writeOnly", "deprecated", "contentMediaType", "contentEncoding", "xml", "externalDocs"}
+# (annotations but identifiers, anchors and those that hold schemas)
+_LEAF_ANNOTATIONS = _ANNOTATIONS - {"$schema", "$id", "id", "$defs", "definitions", "$anchor", "$dynamicAnchor",
+                                    "$recursiveAnchor", "$vocabulary", "contentSchema", "discriminator"}
 
 # keywords that exist only from / up to some draft (as the drafts' meta-schemas and validators have
 # them): elsewhere they are unknown words, which a validator ignores, so we ignore them too

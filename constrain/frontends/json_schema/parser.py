@@ -270,11 +270,6 @@ class SchemaParser:
         self._low, self._bk = min(outer_low, low), outer_bk | self._bk
         return (k, b)
 
-    @staticmethod
-    def least_k(state) -> tuple:
-        """The coarsest read: the top cells only, no bookkeeping."""
-        return (1, 0)
-
     def track_note(self, state, k) -> None:
         """Record that the top cells of ``state`` were relied on as ``k`` says (a cache hit)."""
         k, b = k if type(k) is tuple else (k, -1)
@@ -487,6 +482,9 @@ class SchemaParser:
             self._cfgs.clear()
             self._states.clear()
             self._expand_memo.clear()
+
+    #: the coarsest read (see track_pop): the top cell, no object bookkeeping
+    LEAST_K = (1, 0)
 
     #: states with more configurations keep their object frames whole in signatures (their
     #: answers would cost more to compute than they share; see answers)
