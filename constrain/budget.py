@@ -10,11 +10,16 @@ The timer repeats every ``REFIRE`` seconds after it expires, until the block end
 signal handler runs wherever the main thread is, and an exception raised inside a weakref
 callback or a finalizer (``WeakValueDictionary`` cleanups run during allocation) is printed and
 dropped. A one-shot alarm lost that way once let a hostile pattern build its DFA unbounded.
+While a limit is armed, such a dropped budget error is not reported to ``sys.unraisablehook``
+either (the next alarm raises it where it counts); any other unraisable exception goes to the
+hook as before. pytest's hook fails the test it lands in, and formatting the report could itself
+be interrupted by the next alarm.
 """
 from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 
 from .errors import CompileBudgetError
@@ -38,7 +43,15 @@ def time_limit(seconds: float, what: str = "compilation"):
         if armed[0]:  # a late alarm (after the block ended) is ignored
             raise CompileBudgetError(f"{what} exceeded its time budget of {seconds:.3g}s")
 
+    old_hook = sys.unraisablehook
+
+    def _hook(unraisable):
+        if unraisable.exc_type is not None and issubclass(unraisable.exc_type, CompileBudgetError):
+            return  # an alarm dropped in a finalizer or callback: the timer raises it again
+        old_hook(unraisable)
+
     old = signal.signal(signal.SIGALRM, _expired)
+    sys.unraisablehook = _hook
     _active = True
     # The timer can fire inside the inner ``finally`` before it disarms; the outer
     # one then still disarms and restores, so a limit can never stay active after its block
@@ -54,4 +67,6 @@ def time_limit(seconds: float, what: str = "compilation"):
         armed[0] = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+        if sys.unraisablehook is _hook:
+            sys.unraisablehook = old_hook
         _active = False

@@ -1,6 +1,7 @@
 """constrain.budget.time_limit: the alarm interrupts a long call, and never outlives its block."""
 from __future__ import annotations
 
+import sys
 import time
 
 import pytest
@@ -75,3 +76,28 @@ def test_alarm_inside_the_cleanup_is_harmless(monkeypatch):
     except CompileBudgetError:
         pass
     assert not budget._active
+
+
+def test_a_dropped_alarm_is_not_reported_as_unraisable(monkeypatch):
+    """A budget error dropped in a finalizer is not handed to sys.unraisablehook while the limit
+    is armed (pytest's hook would fail the test it lands in); other dropped errors still are,
+    and the hook is restored when the block ends."""
+    seen = []
+    hook = seen.append
+    monkeypatch.setattr(sys, "unraisablehook", hook)
+
+    class Budget:
+        def __del__(self):
+            raise CompileBudgetError("dropped")
+
+    class Other:
+        def __del__(self):
+            raise ValueError("dropped")
+
+    with budget.time_limit(5.0, "finalizers"):
+        Budget()
+        Other()
+    assert [u.exc_type for u in seen] == [ValueError]
+    assert sys.unraisablehook is hook
+    Budget()  # outside a limit it is reported as usual
+    assert [u.exc_type for u in seen] == [ValueError, CompileBudgetError]
