@@ -244,6 +244,7 @@ class CompiledGrammar:
         except TypeError:
             self._tracker = None
         self.stats = {"mask_hits": 0, "mask_misses": 0}
+        self.warm_stats: dict | None = None  # what the compile-time warm-up did (see constrain.warm)
         self.relaxed: list = list(spec.extra.get("relaxed", []))
 
     # ---------------------------------------------------------------- API

@@ -322,6 +322,15 @@ class TokenizerInfo:
         trie = self.trie  # its token order is this one (bytes, then id)
         return trie.data, trie.ids
 
+    @cached_property
+    def ids_by_bytes(self) -> dict[bytes, int]:
+        """Each distinct token byte string -> its lowest id (for greedy walks over known text)."""
+        out: dict[bytes, int] = {}
+        for i, b in enumerate(self.token_bytes):
+            if b and b not in out:
+                out[b] = i
+        return out
+
     def ids_with_prefix(self, prefix: bytes) -> tuple[int, int]:
         """The range [lo, hi) of :attr:`sorted_bytes` whose tokens start with ``prefix``."""
         import bisect

@@ -60,6 +60,34 @@ class ByteDFA:
             self._complete = self.accept & (self.trans < 0).all(axis=1)
         return self._complete
 
+    def shortest_accepted(self, prefer: bytes = b"", max_states: int = 4096) -> bytes | None:
+        """A shortest byte string the DFA accepts (breadth first, trying the bytes of ``prefer``
+        first, then the others in order), or None if there is none within ``max_states``
+        visited states."""
+        order = list(dict.fromkeys(list(prefer) + list(range(256))))
+        rows, accept = self.rows, self.accept_list
+        if accept[0]:
+            return b""
+        back = {0: None}
+        frontier = [0]
+        while frontier and len(back) <= max_states:
+            nxt = []
+            for s in frontier:
+                row = rows[s]
+                for b in order:
+                    t = row[b]
+                    if t >= 0 and t not in back:
+                        back[t] = (s, b)
+                        if accept[t]:
+                            out = bytearray()
+                            while back[t] is not None:
+                                t, c = back[t]
+                                out.append(c)
+                            return bytes(reversed(out))
+                        nxt.append(t)
+            frontier = nxt
+        return None
+
     @property
     def n_states(self) -> int:
         return len(self.accept)

@@ -86,6 +86,14 @@ Design choices and their cost:
   newlines (seen in the e2e bench). ``"compact"`` allows none; any other string
   is a custom regex; ``separators=(item, key)`` fixes the separators exactly
   (e.g. ``(", ", ": ")``).
+* **Warm-up at compile time.** A mask is computed on the first contact with a parser
+  context, and the first output through a schema meets most contexts for the first time
+  (91% of the tokens over 1 ms on a 1,000-case MaskBench sample). ``compile_json_schema``
+  therefore walks a witness (every known property in schema order, plain values, strings of
+  a ``pattern`` from its DFA) through a matcher, greedily tokenised, within ``warm_up``
+  seconds (default 0.25). Measured on that sample: TBM p99 1.37 -> 0.76 ms, tokens over 1 ms
+  6,152 -> 2,418; TTFM p50 2.1 -> 16 ms, p99 183 -> 423 ms. The masks are the same either
+  way (tested); only when they are computed changes.
 * **Property order**: ``"schema"`` (default: known properties in schema
   order, optional ones may be skipped, additional ones anywhere after the
   required known ones; a small model then writes the schema's required keys
@@ -182,7 +190,11 @@ def compile_json_schema(schema: Any, tok, **options):
     ``max_compile_seconds``, ``max_configs``, ``max_nodes``, ``draft`` (4, 6, 7, 2019 or
     2020: the draft when the schema has no ``$schema``; default 2020), ``format_assertion``
     (default True: known formats are enforced; False: ``format`` is an annotation, as the
-    2019-09/2020-12 specifications say by default).
+    2019-09/2020-12 specifications say by default), ``warm_up`` (seconds, default
+    ``WARM_UP_SECONDS`` = 0.25; 0 turns it off): after compiling, a likely instance of the
+    schema (:mod:`.witness`) is walked through a matcher so the masks the first output needs
+    are mostly cached before its first token (:mod:`constrain.warm`; what it did is in
+    ``g.warm_stats``). It trades compile time for the slow first-contact masks.
 
     A schema that no value satisfies (``false``, ``{"enum": []}``) compiles to a grammar
     that accepts nothing (``g.spec.extra["empty"]``); its matcher allows no token.
@@ -193,6 +205,7 @@ def compile_json_schema(schema: Any, tok, **options):
 
     from ...budget import time_limit
 
+    warm = options.pop("warm_up", WARM_UP_SECONDS)
     t0 = time.monotonic()
     budget = float(options.get("max_compile_seconds", 10.0))
     # the limit also interrupts a single long call (e.g. interegular on a hostile pattern)
@@ -202,7 +215,41 @@ def compile_json_schema(schema: Any, tok, **options):
         if len(_DFA_CACHE) > 4096:
             _DFA_CACHE.clear()
         g = build_grammar(spec, tok, CompileOptions(max_compile_seconds=left), _DFA_CACHE)
+    g.warm_stats = _warm(g, warm) if warm and not spec.extra["empty"] else None
     return g
+
+
+#: default time budget of the compile-time warm-up (``warm_up=``), in seconds
+WARM_UP_SECONDS = 0.25
+
+
+def _warm(g, budget: float) -> dict | None:
+    """Walk the schema's witness through a matcher (see :mod:`constrain.warm`)."""
+    from ...warm import warm_up
+    from .witness import witness
+
+    p = g.parser
+    dfas, terms = g.lexer.dfas, g.spec.terminals
+
+    def sample_string(term: int):  # a shortest string of a string terminal, letters first
+        dfa = dfas[term]
+        if dfa is None or terms[term].regex is None or not terms[term].regex.startswith('"'):
+            return None
+        got = dfa.shortest_accepted(b'"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-_.')
+        try:
+            v = json.loads(got) if got is not None else None
+        except ValueError:
+            return None
+        return v if isinstance(v, str) else None
+
+    found, value = witness(p.root, p.info, sample_string)
+    if not found:
+        return None
+    try:
+        text = json.dumps(value, ensure_ascii=False).encode()
+    except (TypeError, ValueError):  # pragma: no cover - IR values are JSON values
+        return None
+    return warm_up(g, [text], float(budget))
 
 
 # terminal content -> byte DFA, shared by the schemas compiled in this process
