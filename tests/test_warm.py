@@ -128,3 +128,19 @@ def test_warm_up_keeps_to_its_budget(llama3):
 def test_no_warm_up_for_an_empty_language(llama3, schema):
     g = constrain.compile_json_schema(schema, llama3)
     assert g.warm_stats is None
+
+
+def test_witness_never_builds_terminals_after_compiling(llama3, shared):
+    # bundleconfig has pattern strings under nodes compiling never reached: asking for their
+    # terminals then raised "a terminal was created after compilation" (a MaskBench crash)
+    import gzip
+
+    with gzip.open(shared / "data" / "maskbench-dev.jsonl.gz", "rt") as f:
+        case = next(json.loads(line) for line in f if '"JsonSchemaStore---bundleconfig"' in line)
+    g = constrain.compile_json_schema(case["schema"], llama3, property_order="any", warm_up=5.0)
+    assert g.warm_stats is not None and g.warm_stats["tokens"] > 0
+    m = g.matcher()
+    for t in case["tests"]:
+        if t["valid"]:
+            m.reset()
+            assert m.advance_bytes(json.dumps(t["data"], ensure_ascii=False).encode()) and m.is_accepting()

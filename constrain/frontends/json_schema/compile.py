@@ -611,6 +611,11 @@ class Compiler:
         self._fixpoint(order)
         self.frozen = True
 
+    def tinfo_if_built(self, t: Typed) -> TInfo | None:
+        """``t``'s TInfo if compiling built it; None otherwise (never creates terminals)."""
+        got = self._tinfo.get(id(t))
+        return None if got is None else got[0]
+
     def tinfo(self, t: Typed) -> TInfo:
         ti = self._tinfo.get(id(t))
         if ti is not None:

@@ -132,8 +132,9 @@ class _Witness:
             for f in s.formats:
                 if f in FORMAT_SAMPLES:
                     return FORMAT_SAMPLES[f]
-        if (s.patterns or s.formats) and self.sample_string is not None:
-            for term in self.info.tinfo(n).scalars:
+        ti = self.info.tinfo_if_built(n) if (s.patterns or s.formats) and self.sample_string else None
+        if ti is not None:  # (a node compiling never reached has no terminals, and gets none now)
+            for term in ti.scalars:
                 got = self.sample_string(term)
                 if got is not None:
                     return got
