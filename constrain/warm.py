@@ -29,7 +29,7 @@ MAX_TOKEN_BYTES = 48
 def warm_up(grammar, texts: list[bytes], budget_s: float) -> dict:
     """Walk each text through a fresh matcher of ``grammar``, filling every mask on the way.
 
-    Returns what was done: ``tokens`` walked, ``texts`` finished (walked to the end and
+    Returns what was done: ``budget_s`` (the budget it had), ``tokens`` walked, ``texts`` finished (walked to the end and
     accepting), ``seconds``, and ``stopped`` (None, ``"budget"``, ``"left the language"`` (at byte
     ``at`` of the text) or
     the error that ended a walk; an error here is the grammar's, and the same state raises it
@@ -38,7 +38,7 @@ def warm_up(grammar, texts: list[bytes], budget_s: float) -> dict:
     by_bytes = tok.ids_by_bytes
     t0 = time.monotonic()
     deadline = t0 + budget_s
-    stats = {"tokens": 0, "texts": 0, "seconds": 0.0, "stopped": None, "at": None}
+    stats = {"tokens": 0, "texts": 0, "seconds": 0.0, "budget_s": budget_s, "stopped": None, "at": None}
     mask = tok.allocate_bitmask()
     try:
         for text in texts:

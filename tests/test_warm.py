@@ -144,3 +144,10 @@ def test_witness_never_builds_terminals_after_compiling(llama3, shared):
         if t["valid"]:
             m.reset()
             assert m.advance_bytes(json.dumps(t["data"], ensure_ascii=False).encode()) and m.is_accepting()
+
+
+def test_warm_up_stays_within_the_compile_budget(llama3):
+    g = constrain.compile_json_schema(PERSON, llama3, max_compile_seconds=0.5, warm_up=100.0)
+    assert g.warm_stats is not None and 0 < g.warm_stats["budget_s"] <= 0.5
+    g = constrain.compile_json_schema(PERSON, llama3, warm_up=0.2)
+    assert g.warm_stats["budget_s"] == 0.2

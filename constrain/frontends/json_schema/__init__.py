@@ -191,7 +191,8 @@ def compile_json_schema(schema: Any, tok, **options):
     2020: the draft when the schema has no ``$schema``; default 2020), ``format_assertion``
     (default True: known formats are enforced; False: ``format`` is an annotation, as the
     2019-09/2020-12 specifications say by default), ``warm_up`` (seconds, default
-    ``WARM_UP_SECONDS`` = 0.25; 0 turns it off): after compiling, a likely instance of the
+    ``WARM_UP_SECONDS`` = 0.25, within what is left of ``max_compile_seconds``; 0 turns it
+    off): after compiling, a likely instance of the
     schema (:mod:`.witness`) is walked through a matcher so the masks the first output needs
     are mostly cached before its first token (:mod:`constrain.warm`; what it did is in
     ``g.warm_stats``). It trades compile time for the slow first-contact masks.
@@ -215,7 +216,9 @@ def compile_json_schema(schema: Any, tok, **options):
         if len(_DFA_CACHE) > 4096:
             _DFA_CACHE.clear()
         g = build_grammar(spec, tok, CompileOptions(max_compile_seconds=left), _DFA_CACHE)
-    g.warm_stats = _warm(g, warm) if warm and not spec.extra["empty"] else None
+    # the warm-up stays within what is left of max_compile_seconds (plus at most one mask)
+    warm = min(float(warm or 0), max(0.0, budget - (time.monotonic() - t0)))
+    g.warm_stats = _warm(g, warm) if warm > 0 and not spec.extra["empty"] else None
     return g
 
 
