@@ -29,11 +29,11 @@ MAX_TOKEN_BYTES = 48
 def warm_up(grammar, texts: list[bytes], budget_s: float) -> dict:
     """Walk each text through a fresh matcher of ``grammar``, filling every mask on the way.
 
-    Returns what was done: ``budget_s`` (the budget it had), ``tokens`` walked, ``texts`` finished (walked to the end and
-    accepting), ``seconds``, and ``stopped`` (None, ``"budget"``, ``"left the language"`` (at byte
-    ``at`` of the text) or
-    the error that ended a walk; an error here is the grammar's, and the same state raises it
-    again when an output reaches it)."""
+    Returns what was done: ``budget_s`` (the budget it had), ``tokens`` walked, ``texts``
+    finished (walked to the end and accepting), ``seconds``, and ``stopped``: None,
+    ``"budget"``, ``"left the language"`` (at byte ``at`` of the text), or the error that ended
+    a walk (an error here is the grammar's: the same state raises it again when an output
+    reaches it)."""
     tok = grammar.tok
     by_bytes = tok.ids_by_bytes
     t0 = time.monotonic()

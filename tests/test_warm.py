@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import constrain
-from constrain.frontends.json_schema.witness import witness
+from constrain.frontends.json_schema.witness import string_sampler, witness
 from constrain.warm import warm_up
+from test_json_schema_engine import _masks_along
 
 PERSON = {
     "type": "object",
@@ -33,17 +34,7 @@ INSTANCE = {"name": "Ada Lovelace", "age": 36, "role": "admin", "tags": ["math",
 
 
 def _witness_of(g):
-    p = g.parser
-    return witness(p.root, p.info, _sampler(g))
-
-
-def _sampler(g):
-    def sample(term):
-        t = g.spec.terminals[term]
-        if t.regex is None or not t.regex.startswith('"'):
-            return None
-        return json.loads(g.lexer.dfas[term].shortest_accepted(b'"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-'))
-    return sample
+    return witness(g.parser.root, g.parser.info, string_sampler(g))
 
 
 def test_witness_is_an_instance(llama3):
@@ -75,19 +66,13 @@ def test_shortest_accepted():
     assert regex_to_dfa("a{40}", 1000, "t").shortest_accepted(max_states=10) is None
 
 
-def _walk(g, ids, mask):
-    """The masks along ``ids`` from a fresh matcher, and the mask misses they cost."""
-    m = g.matcher()
+def _walk(g, tok, ids):
+    """The masks along ``ids`` from a fresh matcher (the whole stream taken, ending accepting),
+    and the mask misses they cost."""
     before = g.stats["mask_misses"]
-    out = []
-    for t in ids:
-        m.fill_bitmask(mask)
-        out.append(mask.copy())
-        assert m.advance(t)
-    m.fill_bitmask(mask)
-    out.append(mask.copy())
-    assert m.is_accepting()
-    return out, g.stats["mask_misses"] - before
+    masks, ok = _masks_along(g, tok, ids)
+    assert ok
+    return masks, g.stats["mask_misses"] - before
 
 
 def test_warm_up_caches_the_witness_path_and_changes_no_mask(llama3, llama3_hf):
@@ -96,17 +81,16 @@ def test_warm_up_caches_the_witness_path_and_changes_no_mask(llama3, llama3_hf):
     assert cold.warm_stats is None
     ws = warm.warm_stats
     assert ws["texts"] == 1 and ws["stopped"] is None and ws["tokens"] > 20
-    mask = llama3.allocate_bitmask()
     found, value = _witness_of(warm)
     ids = llama3_hf.encode(json.dumps(value, ensure_ascii=False), add_special_tokens=False)
-    masks_cold, misses_cold = _walk(cold, ids, mask)
-    masks_warm, misses_warm = _walk(warm, ids, mask)
+    masks_cold, misses_cold = _walk(cold, llama3, ids)
+    masks_warm, misses_warm = _walk(warm, llama3, ids)
     assert misses_cold > 10 and misses_warm < misses_cold // 3
     assert all(np.array_equal(a, b) for a, b in zip(masks_cold, masks_warm))
     # an instance the witness is not: same masks as without the warm-up
     ids = llama3_hf.encode(json.dumps(INSTANCE, ensure_ascii=False), add_special_tokens=False)
-    a, _ = _walk(cold, ids, mask)
-    b, _ = _walk(warm, ids, mask)
+    a, _ = _walk(cold, llama3, ids)
+    b, _ = _walk(warm, llama3, ids)
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
 
 

@@ -229,30 +229,17 @@ WARM_UP_SECONDS = 0.25
 def _warm(g, budget: float) -> dict | None:
     """Walk the schema's witness through a matcher (see :mod:`constrain.warm`)."""
     from ...warm import warm_up
-    from .witness import witness
+    from .witness import string_sampler, witness
 
     p = g.parser
-    dfas, terms = g.lexer.dfas, g.spec.terminals
-
-    def sample_string(term: int):  # a shortest string of a string terminal, letters first
-        dfa = dfas[term]
-        if dfa is None or terms[term].regex is None or not terms[term].regex.startswith('"'):
-            return None
-        got = dfa.shortest_accepted(b'"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-_.')
-        try:
-            v = json.loads(got) if got is not None else None
-        except ValueError:
-            return None
-        return v if isinstance(v, str) else None
-
-    found, value = witness(p.root, p.info, sample_string)
+    found, value = witness(p.root, p.info, string_sampler(g))
     if not found:
         return None
     try:
         text = json.dumps(value, ensure_ascii=False).encode()
     except (TypeError, ValueError):  # pragma: no cover - IR values are JSON values
         return None
-    return warm_up(g, [text], float(budget))
+    return warm_up(g, [text], budget)
 
 
 # terminal content -> byte DFA, shared by the schemas compiled in this process

@@ -10,11 +10,12 @@ through the ordinary matcher.
 """
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
 from ...errors import ConstrainError
-from .ir import FALSE, Group, Lazy, Typed, Union, deref
+from .ir import FALSE, Group, Typed, Union, deref
 
 #: a usual spelling per known format (matching what the format checks accept)
 FORMAT_SAMPLES = {
@@ -28,6 +29,28 @@ FORMAT_SAMPLES = {
 }
 
 _NONE = object()  # no witness found
+
+#: the bytes a string sample prefers, in order (ties in length go to letters, then digits)
+SAMPLE_BYTES = b'"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-_.'
+
+
+def string_sampler(grammar):
+    """``sample_string`` for :func:`witness` over a compiled schema grammar: the shortest string
+    of a string terminal's DFA (the JSON text with its quotes), decoded; None for other terminals."""
+    dfas, terms = grammar.lexer.dfas, grammar.spec.terminals
+
+    def sample_string(term: int) -> str | None:
+        dfa, rx = dfas[term], terms[term].regex
+        if dfa is None or rx is None or not rx.startswith('"'):
+            return None
+        got = dfa.shortest_accepted(SAMPLE_BYTES)
+        try:
+            v = json.loads(got) if got is not None else None
+        except ValueError:
+            return None
+        return v if isinstance(v, str) else None
+
+    return sample_string
 
 
 def witness(root, info, sample_string=None, max_depth: int = 12, max_values: int = 500) -> tuple[bool, Any]:
@@ -60,8 +83,6 @@ class _Witness:
             return self._first(node.branches[:1], depth)
         if isinstance(node, Typed):
             return self._typed(node, depth)
-        if isinstance(node, Lazy):  # pragma: no cover - deref resolves it
-            return _NONE
         return _NONE
 
     def _first(self, branches, depth: int) -> Any:
@@ -103,9 +124,10 @@ class _Witness:
                 v = self.of(child, depth + 1)
                 if v is not _NONE:
                     out[name] = v
-        for name in sorted(n.o.required - out.keys()):  # required names no property declares
-            extra = [p.additional for p in n.o.parts]
-            v = "a" if all(x is None for x in extra) else self._first([x for x in extra if x is not None], depth)
+        missing = sorted(n.o.required - out.keys())  # required names no property declares
+        extra = [p.additional for p in n.o.parts if p.additional is not None]  # None: any value
+        for name in missing:
+            v = self._first(extra, depth) if extra else "a"
             if v is not _NONE:
                 out[name] = v
         return out
@@ -146,7 +168,6 @@ class _Witness:
     @staticmethod
     def _number(n: Typed):
         c = n.n
-        integer = c.integer
         if c.lo is not None:
             v = c.lo + (1 if c.lo_excl else 0)
         elif c.hi is not None:
@@ -156,7 +177,7 @@ class _Witness:
         if c.multiples:
             m = c.multiples[0]
             v = (v / m).to_integral_value(rounding="ROUND_CEILING") * m
-        if integer or v == v.to_integral_value():
+        if c.integer or v == v.to_integral_value():
             try:
                 return int(v)
             except (OverflowError, ValueError):
