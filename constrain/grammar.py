@@ -156,6 +156,17 @@ class _ValuedExits:
         return got
 
 
+def _or_tails(m: np.ndarray, bits, drop, words: int) -> None:
+    """OR tail results ``bits`` into ``m``, less the tokens of ``drop`` (None: none)."""
+    if drop is None:
+        or_into(m, bits)
+        return
+    part = np.zeros(words, dtype=np.uint32)
+    or_into(part, bits)
+    drop.clear_in(part)
+    m |= part
+
+
 @dataclass
 class CompileOptions:
     max_compile_seconds: float = 30.0
@@ -230,10 +241,12 @@ class CompiledGrammar:
         self._ks: dict = {}
         self._tail_cache: OrderedDict = OrderedDict()
         self._tail_ks: dict = {}
+        self._answers: dict = {}  # tail results by the parser's answers (see _tails_now)
         self._backup_depth = 0
         # nondeterministic parsers may ask for whole sets of live terminals (see _jointly_ok)
         self._joint = getattr(self.parser, "joint", None)
         self._fvp = getattr(self.parser, "feed_values_prefix", None)
+        self._can = getattr(self.parser, "can_feed", None)  # feedability without building states
         self._canon = getattr(self.parser, "canonical_lexeme", None)
         self._dead: dict = {}
         self._plans: dict = {}
@@ -279,6 +292,8 @@ class CompiledGrammar:
         if t in self.ignore:
             return True
         # not cached here: the parser's own caches record what they read (see mask())
+        if self._can is not None:
+            return self._can(p, t)
         return self.parser.feed(p, (t,), None) is not None
 
     def feed_lexeme(self, p: Hashable, terms: tuple[int, ...], value: bytes) -> Hashable | None:
@@ -616,8 +631,9 @@ class CompiledGrammar:
             return False
         return bool(self._rest_mask(b, s2[1]).any())
 
-    def _tails(self, p: Hashable, g: ExitGroup) -> np.ndarray:
-        """Tokens of ``g`` whose tails are valid from parser state ``p`` (fresh lexeme).
+    def _tails(self, p: Hashable, g: ExitGroup):
+        """Tokens of ``g`` whose tails are valid from parser state ``p`` (fresh lexeme), as a
+        packed mask or :class:`SparseBits`.
 
         Cached like masks: by the group and the top-k stack cells the computation read,
         so the same tails after the same local context are decided once."""
@@ -625,7 +641,7 @@ class CompiledGrammar:
             key = (p, id(g))
             got = self._tail_cache.get(key)
             if got is None:  # the entry holds g, so its id stays its own
-                got = self._tail_cache[key] = (SparseBits.compact(self._tails_now(p, g)), g)
+                got = self._tail_cache[key] = (self._tails_now(p, g), g)
                 if len(self._tail_cache) > self.options.tail_cache_size:
                     self._tail_cache.popitem(last=False)
             else:
@@ -633,26 +649,56 @@ class CompiledGrammar:
             return got[0]
         # the entry holds g (merged groups can be evicted), so its id stays its own
         return self._by_reads(self._tail_cache, self._tail_ks, id(g), p,
-                              lambda: (SparseBits.compact(self._tails_now(p, g)), g),
+                              lambda: (self._tails_now(p, g), g),
                               self.options.tail_cache_size)[0]
 
-    def _tails_now(self, p: Hashable, g: ExitGroup) -> np.ndarray:
+    def _tails_now(self, p: Hashable, g: ExitGroup):
+        """:meth:`_tails` computed: the parser's answers first, then the tokens they allow.
+
+        The answers are all this result depends on: which live terminals the parser takes,
+        which exits it takes and the (cached) tails of those. The result is memoised by them
+        (``_answers``), so when a stack unseen below its top cells asks the same questions
+        and gets the same answers, as most do (a ``;`` or a newline after ``)`` reads down to
+        the statement's start, and the answer is the same at nearly every statement), the
+        tokens are not OR-ed together again. Cost of a repeated set of answers: the parser
+        questions and one dict lookup."""
         ti = self.lexer.tail_info(g, self.fresh_uid(p))
+        ok = tuple(t for t in ti.alive if self.feedable(p, t))
+        joint = self._joint is not None and self._joint(p)
+        jk = self._jointly_ok_answers(p, ti.alive_sets) if joint else None
+        todo = self._exit_todo(p, b"", ti.exits)
+        subs = [self._tails(p2, g2) for p2, g2, _ in todo]
+        key = (id(ti), ok, jk, tuple((id(g2), id(sb), id(d)) for (_, g2, d), sb in zip(todo, subs)))
+        got = self._answers.get(key)
+        if got is not None:
+            return got[0]
         m = np.zeros(self.words, dtype=np.uint32)
         if ti.empty is not None:  # the parser took the lexeme and the token ends with it
             ti.empty.or_into(m)
         caps = self._max_chars
-        joint = self._joint is not None and self._joint(p)
         a = np.zeros(self.words, dtype=np.uint32) if joint else m
-        for t, bits in ti.alive.items():
-            if self.feedable(p, t):
-                if caps[t] is not None:
-                    bits = self._capped_tails(ti, t, caps[t])
-                or_into(a, bits)
+        for t in ok:
+            bits = ti.alive[t]
+            if caps[t] is not None:
+                bits = self._capped_tails(ti, t, caps[t])
+            or_into(a, bits)
         if joint:
-            m |= a & self._jointly_ok(p, ti.alive_sets)
-        self._exit_masks(p, b"", ti.exits, m)
-        return m
+            ok_sets = np.zeros(self.words, dtype=np.uint32)
+            for (_, bits), yes in zip(ti.alive_sets, jk):
+                if yes:
+                    or_into(ok_sets, bits)
+            m |= a & ok_sets
+        for (_, _, drop), sb in zip(todo, subs):
+            _or_tails(m, sb, drop, self.words)
+        got = SparseBits.compact(m)
+        # the entry holds what the key's ids name, so they stay their own
+        bounded_put(self._answers, key, (got, ti, todo and [(g2, d) for _, g2, d in todo], subs), 65536)
+        return got
+
+    def _jointly_ok_answers(self, p: Hashable, alive_sets) -> tuple[bool, ...]:
+        """``feasible`` for each live set of ``alive_sets`` (see :meth:`_jointly_ok`)."""
+        feasible = self.parser.feasible
+        return tuple(bool(feasible(p, terms)) for terms, _ in alive_sets)
 
     def _jointly_ok(self, p: Hashable, alive_sets) -> np.ndarray:
         """Tokens whose set of live terminals the parser could take together (``feasible``).
@@ -688,6 +734,12 @@ class CompiledGrammar:
         once per set of exceptions: inside a key, every prefix has its own exceptions (the
         known names starting with it); inside a ``maxLength`` string, the values that still
         fit change with each character."""
+        for p2, g, drop in self._exit_todo(p, lex, exits):
+            _or_tails(m, self._tails(p2, g), drop, self.words)
+
+    def _exit_todo(self, p: Hashable, lex: bytes, exits: list[ExitGroup]) -> list:
+        """The exits of :meth:`_exit_masks` the parser takes: (next parser state, group whose
+        tails to decide from it, tokens to leave out of the answer or None)."""
         plain, valued = self._exit_plan(exits)
         todo: list[tuple[Hashable, ExitGroup, SparseBits | None]] = []
         for g in plain:
@@ -724,14 +776,7 @@ class CompiledGrammar:
                 todo.append((p2, members[0] if len(members) == 1 else self.lexer.merged(members), None))
         if len(todo) > 1:
             self.lexer.prefetch_tails([(g, self.fresh_uid(p2)) for p2, g, _ in todo])
-        for p2, g, drop in todo:
-            if drop is None:
-                or_into(m, self._tails(p2, g))
-            else:
-                part = np.zeros(self.words, dtype=np.uint32)
-                or_into(part, self._tails(p2, g))
-                drop.clear_in(part)
-                m |= part
+        return todo
 
     def _exit_plan(self, exits: list[ExitGroup]) -> tuple:
         """``exits`` split into groups without a value and :class:`_ValuedExits` per terminals (cached)."""

@@ -191,6 +191,25 @@ class Indenter(_Wrapper):
             return None
         return self._intern((s, levels, paren, False))
 
+    def can_feed(self, state: Hashable, term: int) -> bool:
+        """``feed(state, (term,), None) is not None``, by the inner parser's ``can_feed``: a
+        newline whose indentation is still unknown is first tried at the same level, which
+        reads neither the indent levels nor more of the stack than that needs."""
+        inner_state, levels, paren, _ = state
+        can = self.inner.can_feed
+        if term == self.nl:
+            self._test_paren(paren)
+            if paren > 0:
+                return True
+            if can(inner_state, self.nl):
+                return True
+            return self.feed(state, (term,), None) is not None
+        if term in self.close_parens:
+            self._test_paren(paren)
+            if paren == 0:
+                return False
+        return can(inner_state, term)
+
     def accepts_end(self, state: Hashable) -> bool:
         inner_state, levels, paren, at_line_start = state
         self._test_paren(paren)
@@ -248,6 +267,13 @@ class SemicolonInserter(_Wrapper):
         if s is None:
             return None
         return self._intern((s, term in self.triggers))
+
+    def can_feed(self, state: Hashable, term: int) -> bool:
+        """``feed(state, (term,), None) is not None``, by the inner parser's ``can_feed``."""
+        inner_state, trig = state
+        if term == self.nl and not trig:
+            return True
+        return self.inner.can_feed(inner_state, term)
 
     def accepts_end(self, state: Hashable) -> bool:
         inner_state, trig = state
