@@ -237,6 +237,7 @@ class CompiledGrammar:
         for s in self.stop_ids:
             self.stop_bits[s >> 5] |= np.uint32(1 << (s & 31))
         self._masks: OrderedDict = OrderedDict()
+        self._stopped: dict = {}  # id(mask) -> (mask, mask with the stop tokens)
         self._mask_pool: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
         self._ks: dict = {}
         self._tail_cache: OrderedDict = OrderedDict()
@@ -273,7 +274,7 @@ class CompiledGrammar:
     def memory_bytes(self) -> int:
         """Bytes held by mask caches for this grammar (the shared store is counted separately)."""
         tails = sum((v[0] if isinstance(v, tuple) else v).nbytes for v in self._tail_cache.values())
-        masks = len({id(m) for m in self._masks.values()}) * self.words * 4
+        masks = (len({id(m) for m in self._masks.values()}) + len(self._stopped)) * self.words * 4
         return self.lexer.nbytes() + masks + tails
 
     # ---------------------------------------------------------------- states
@@ -410,13 +411,28 @@ class CompiledGrammar:
             if m is not None:
                 self.stats["mask_hits"] += 1
                 cache.move_to_end(key)
-                return m
-            self.stats["mask_misses"] += 1
-            m = self._full_mask(state)
-            self._remember(key, m)
-            return m
-        return self._by_reads(self._masks, self._ks, tag, state[0],
-                              lambda: self._full_mask(state), self.options.mask_cache_size, count=True)
+            else:
+                self.stats["mask_misses"] += 1
+                m = self._token_mask(state)
+                self._remember(key, m)
+        else:
+            m = self._by_reads(self._masks, self._ks, tag, state[0],
+                               lambda: self._token_mask(state), self.options.mask_cache_size, count=True)
+        return self._with_stop(m) if self.is_accepting(state) else m
+
+    def _with_stop(self, m: np.ndarray) -> np.ndarray:
+        """``m`` with the stop tokens allowed, one copy per distinct cached mask.
+
+        The stop bit is decided apart from the tokens (:meth:`is_accepting`, memoised per
+        state) and is not part of the cached mask: whether the input may end here reads the
+        whole stack (every open block is closed, down to the start symbol), so a mask keyed
+        with it would be keyed by every cell, and each new nesting of the same local context
+        would miss. Python: a mask after a name at statement level read all 13-31 cells of
+        its stack, the token part 2-8."""
+        got = self._stopped.get(id(m))
+        if got is None or got[0] is not m:  # the entry holds m, so its id stays its own
+            got = bounded_put(self._stopped, id(m), (m, m | self.stop_bits), 2 * self.options.mask_cache_size)
+        return got[1]
 
     def _without_dead_fallback(self, state: State) -> State:
         """``state`` without its fallback accept when backing up to it is already a dead end.
@@ -500,12 +516,6 @@ class CompiledGrammar:
                 index.clear()
                 ks = None
             index[head] = tuple(sorted((ks or ()) + (k,)))
-        return m
-
-    def _full_mask(self, state: State) -> np.ndarray:
-        m = self._token_mask(state)
-        if self._accepting_now(state):
-            m = m | self.stop_bits
         return m
 
     def _pooled(self, m: np.ndarray) -> np.ndarray:

@@ -91,42 +91,52 @@ class Indenter(_Wrapper):
         self.tab_len = tab_len
         self.value_terminals = frozenset({self.nl})
         self._start = self._intern((inner.start(), (0,), 0, True))
-        self._qlow, self._lv, self._als = 1 << 60, False, False
-        self._ext_frames: list[tuple[int, bool, bool]] = []
+        self._qlow, self._lv, self._als = 1 << 60, 0, False
+        self._ext_frames: list[tuple[int, int, bool]] = []
 
     # ---------------------------------------------------------------- read tracking
     # The engine keys cached masks by what their computation read (see grammar._Tracker).
     # For the extras that is: the paren level only through the lowest level a test saw
-    # (``paren == 0`` on a closer, ``paren > 0`` on a newline), the indent levels only if a
-    # newline was taken at level 0 or the end was asked about, and ``at_line_start`` only at
-    # the end. A mask after ``x.`` inside ``f(g(`` at any indentation is then computed once,
-    # instead of once per (indent stack, paren level). Descriptor: (need, levels?, line start?)
-    # with ``need = paren - lowest tested + 1``; the key holds ``min(paren, need)``, exact
-    # because every test from a start level >= need sees a nonzero level.
+    # (``paren == 0`` on a closer, ``paren > 0`` on a newline), of the indent levels only the
+    # top ones a newline's indentation was compared with (none when the parser cannot take a
+    # newline at all, or its indentation is unknown; all of them at the end), and
+    # ``at_line_start`` only at the end. A mask after ``x.`` inside ``f(g(`` at any
+    # indentation is then computed once, instead of once per (indent stack, paren level).
+    # Descriptor: (need, levels read from the top, line start?) with ``need = paren - lowest
+    # tested + 1``; the key holds ``min(paren, need)``, exact because every test from a start
+    # level >= need sees a nonzero level, and the top levels read: the levels rise from 0, so
+    # equal tops mean equal comparisons.
 
-    EXTRAS_NONE = (0, False, False)  # nothing of the extras read
+    EXTRAS_NONE = (0, 0, False)  # nothing of the extras read
+    ALL_LEVELS = 1 << 30
 
     def extras_push(self) -> None:
         self._ext_frames.append((self._qlow, self._lv, self._als))
-        self._qlow, self._lv, self._als = 1 << 60, False, False
+        self._qlow, self._lv, self._als = 1 << 60, 0, False
 
-    def extras_pop(self, state: tuple) -> tuple[int, bool, bool]:
+    def extras_pop(self, state: tuple) -> tuple[int, int, bool]:
         q, lv, als = self._qlow, self._lv, self._als
         oq, olv, oals = self._ext_frames.pop()
-        self._qlow, self._lv, self._als = min(oq, q), olv or lv, oals or als
+        self._qlow, self._lv, self._als = min(oq, q), max(olv, lv), oals or als
         return (state[2] - q + 1 if q <= state[2] else 0, lv, als)
 
-    def extras_note(self, state: tuple, ext: tuple[int, bool, bool]) -> None:
+    def extras_note(self, state: tuple, ext: tuple[int, int, bool]) -> None:
         need, lv, als = ext
         if need and state[2] - need + 1 < self._qlow:
             self._qlow = state[2] - need + 1
-        self._lv = self._lv or lv
+        if lv > self._lv:
+            self._lv = lv
         self._als = self._als or als
 
     @staticmethod
-    def extras_signature(state: tuple, ext: tuple[int, bool, bool]) -> tuple:
+    def extras_signature(state: tuple, ext: tuple[int, int, bool]) -> tuple:
         need, lv, als = ext
-        return (min(state[2], need), state[1] if lv else None, state[3] if als else None)
+        return (min(state[2], need), state[1][-lv:] if lv else None, state[3] if als else None)
+
+    def _read_levels(self, n: int) -> None:
+        """Note that the top ``n`` indent levels were compared with."""
+        if n > self._lv:
+            self._lv = n
 
     def _test_paren(self, paren: int) -> None:
         if paren < self._qlow:
@@ -144,23 +154,29 @@ class Indenter(_Wrapper):
         return lexeme[i:] if i > 0 else lexeme
 
     def _newline(self, inner_state, levels: tuple, indent: int | None):
-        """Feed _NEWLINE then _INDENT / _DEDENTs; returns (inner_state, levels) or None."""
+        """Feed _NEWLINE then _INDENT / _DEDENTs; returns (inner_state, levels) or None.
+        ``indent`` None: the same level. Notes how many top levels it compared with."""
         s = self.inner.feed(inner_state, [self.nl], b"\n")
-        if s is None:
-            return None
-        if indent is None or indent == levels[-1]:
-            return s, levels
-        if indent > levels[-1]:
+        if s is None or indent is None:
+            return None if s is None else (s, levels)
+        n = len(levels)
+        if indent >= levels[-1]:
+            self._read_levels(1)
+            if indent == levels[-1]:
+                return s, levels
             s = self.inner.feed(s, [self.indent], b"")
-            return (None if s is None else (s, levels + (indent,)))
-        while indent < levels[-1]:
-            levels = levels[:-1]
+            return None if s is None else (s, levels + (indent,))
+        i = n - 1  # levels rise from 0, so this stops by i == 0
+        while indent < levels[i]:
+            i -= 1
+        self._read_levels(n - i)
+        if indent != levels[i]:  # no such level: no dedent needs feeding to know
+            return None
+        for _ in range(n - 1 - i):
             s = self.inner.feed(s, [self.dedent], b"")
             if s is None:
                 return None
-        if indent != levels[-1]:
-            return None
-        return s, levels
+        return s, levels[: i + 1]
 
     def feed(self, state: Hashable, terms: Sequence[int], lexeme: bytes | None) -> Hashable | None:
         """``lexeme=None`` asks whether *some* value of the terminal could be fed."""
@@ -170,14 +186,10 @@ class Indenter(_Wrapper):
             self._test_paren(paren)
             if paren > 0:
                 return state
-            self._lv = True
-            if lexeme is None:  # value unknown (a feedability probe): any indentation will do
-                for indent in (None, levels[-1] + 1, *levels[:-1]):
-                    r = self._newline(inner_state, levels, indent)
-                    if r is not None:
-                        break
-            else:
-                r = self._newline(inner_state, levels, indentation_of(lexeme, self.tab_len))
+            # value unknown (a feedability probe): a newline at the same level will do if any
+            # indentation does (each begins by feeding the newline), and reads no level
+            indent = None if lexeme is None else indentation_of(lexeme, self.tab_len)
+            r = self._newline(inner_state, levels, indent)
             return None if r is None else self._intern((r[0], r[1], 0, True))
         if term in self.open_parens:
             paren += 1
@@ -193,17 +205,12 @@ class Indenter(_Wrapper):
 
     def can_feed(self, state: Hashable, term: int) -> bool:
         """``feed(state, (term,), None) is not None``, by the inner parser's ``can_feed``: a
-        newline whose indentation is still unknown is first tried at the same level, which
-        reads neither the indent levels nor more of the stack than that needs."""
+        newline whose indentation is still unknown is taken iff one at the same level is."""
         inner_state, levels, paren, _ = state
         can = self.inner.can_feed
         if term == self.nl:
             self._test_paren(paren)
-            if paren > 0:
-                return True
-            if can(inner_state, self.nl):
-                return True
-            return self.feed(state, (term,), None) is not None
+            return paren > 0 or can(inner_state, self.nl)
         if term in self.close_parens:
             self._test_paren(paren)
             if paren == 0:
@@ -215,7 +222,7 @@ class Indenter(_Wrapper):
         self._test_paren(paren)
         if paren > 0:
             return False
-        self._lv = self._als = True
+        self._lv, self._als = self.ALL_LEVELS, True
         if not at_line_start:
             r = self._newline(inner_state, levels, 0)
             if r is None:
