@@ -757,35 +757,39 @@ class CompiledGrammar:
             if p2 is not None:
                 todo.append((p2, g, None))
         for ve in valued:
-            terms, gs = ve.terms, ve.groups
-            if len(gs) == 1:
-                p2 = self.feed_lexeme(p, terms, lex + gs[0].value)
-                if p2 is not None:
-                    todo.append((p2, gs[0], None))
-                continue
-            got = self._prefixed(p, terms, lex, ve)
-            if got is not None:
-                major, minor = got
-            else:
-                p2s = self.feed_values(p, terms, [lex + g.value for g in gs])
-                by: dict[Hashable, list[int]] = {}
-                for i, p2 in enumerate(p2s):
-                    by.setdefault(p2, []).append(i)
-                major = max((s2 for s2 in by if s2 is not None), key=lambda s2: len(by[s2]), default=None)
-                minor = {i: s2 for s2, idx in by.items() if s2 is not major for i in idx}
-            if major is not None:
-                # the tokens of every group, decided from the state most values lead to, minus
-                # the other values' tokens (see the docstring)
-                todo.append((major, ve.merged_except(frozenset(), self.lexer),
-                             ve.tokens_of(frozenset(minor)) if minor else None))
-            same: dict[Hashable, list[ExitGroup]] = {}
-            for i, p2 in minor.items():
-                if p2 is not None:
-                    same.setdefault(p2, []).append(gs[i])
-            for p2, members in same.items():
-                todo.append((p2, members[0] if len(members) == 1 else self.lexer.merged(members), None))
+            todo.extend(self._valued_todo(p, lex, ve))
         if len(todo) > 1:
             self.lexer.prefetch_tails([(g, self.fresh_uid(p2)) for p2, g, _ in todo])
+        return todo
+
+    def _valued_todo(self, p: Hashable, lex: bytes, ve: "_ValuedExits") -> list:
+        """:meth:`_exit_todo` for the groups of one value terminal (see :meth:`_exit_masks`)."""
+        terms, gs = ve.terms, ve.groups
+        if len(gs) == 1:
+            p2 = self.feed_lexeme(p, terms, lex + gs[0].value)
+            return [] if p2 is None else [(p2, gs[0], None)]
+        got = self._prefixed(p, terms, lex, ve)
+        if got is not None:
+            major, minor = got
+        else:
+            p2s = self.feed_values(p, terms, [lex + g.value for g in gs])
+            by: dict[Hashable, list[int]] = {}
+            for i, p2 in enumerate(p2s):
+                by.setdefault(p2, []).append(i)
+            major = max((s2 for s2 in by if s2 is not None), key=lambda s2: len(by[s2]), default=None)
+            minor = {i: s2 for s2, idx in by.items() if s2 is not major for i in idx}
+        todo = []
+        if major is not None:
+            # the tokens of every group, decided from the state most values lead to, minus
+            # the other values' tokens (see the docstring)
+            todo.append((major, ve.merged_except(frozenset(), self.lexer),
+                         ve.tokens_of(frozenset(minor)) if minor else None))
+        same: dict[Hashable, list[ExitGroup]] = {}
+        for i, p2 in minor.items():
+            if p2 is not None:
+                same.setdefault(p2, []).append(gs[i])
+        for p2, members in same.items():
+            todo.append((p2, members[0] if len(members) == 1 else self.lexer.merged(members), None))
         return todo
 
     def _exit_plan(self, exits: list[ExitGroup]) -> tuple:
