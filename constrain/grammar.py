@@ -247,6 +247,7 @@ class CompiledGrammar:
         # nondeterministic parsers may ask for whole sets of live terminals (see _jointly_ok)
         self._joint = getattr(self.parser, "joint", None)
         self._fvp = getattr(self.parser, "feed_values_prefix", None)
+        self._feed_plans: dict = {}  # terms -> how feed_lexeme hands them to the parser
         self._can = getattr(self.parser, "can_feed", None)  # feedability without building states
         self._canon = getattr(self.parser, "canonical_lexeme", None)
         self._dead: dict = {}
@@ -300,13 +301,14 @@ class CompiledGrammar:
         return self.parser.feed(p, (t,), None) is not None
 
     def feed_lexeme(self, p: Hashable, terms: tuple[int, ...], value: bytes) -> Hashable | None:
-        if terms[0] in self.ignore:
+        plan = self._feed_plans.get(terms)
+        if plan is None:  # (ignored?, the terms the parser gets, is a value among them?)
+            kept = tuple(t for t in terms if t not in self.ignore)
+            plan = self._feed_plans[terms] = (terms[0] in self.ignore, kept,
+                                              any(t in self.value_terminals for t in kept))
+        if plan[0]:
             return p
-        if any(t in self.ignore for t in terms):
-            terms = tuple(t for t in terms if t not in self.ignore)
-        if not any(t in self.value_terminals for t in terms):
-            value = b""
-        return self.parser.feed(p, terms, value)
+        return self.parser.feed(p, plan[1], value if plan[2] else b"")
 
     def advance_bytes(self, state: State, data: bytes) -> State | None:
         """The state after ``data``, or None if it is a lexical or syntax error."""

@@ -207,6 +207,10 @@ class LALRParser:
     def can_feed(self, node: Node, term: int) -> bool:
         """``feed(node, (term,)) is not None``, reading the stack only down to where ``term`` is
         known to be taken (:meth:`_safe_table`) and building no nodes."""
+        if term in self.safe[node.state]:  # the top cell decides
+            if node.depth < self._low:
+                self._low = node.depth
+            return True
         key = (node, term)
         got = self._can_cache.get(key)
         if got is None:
