@@ -248,6 +248,7 @@ class CompiledGrammar:
         self._joint = getattr(self.parser, "joint", None)
         self._fvp = getattr(self.parser, "feed_values_prefix", None)
         self._feed_plans: dict = {}  # terms -> how feed_lexeme hands them to the parser
+        self._alive_in: dict = {}  # (union state, within) -> its live terminals with rest tokens
         self._can = getattr(self.parser, "can_feed", None)  # feedability without building states
         self._canon = getattr(self.parser, "canonical_lexeme", None)
         self._dead: dict = {}
@@ -559,7 +560,7 @@ class CompiledGrammar:
         m = np.zeros(self.words, dtype=np.uint32)
         blocked = None  # tokens keeping only terminals the parser cannot take alive
         caps = self._max_chars
-        for t, bits in info.alive.items():
+        for t, bits in (info.alive.items() if within is None else self._alive_within(uid, within)):
             if self.feedable(p, t):
                 if caps[t] is not None:
                     bits = bits & self._open_string_cap(caps[t], lex, started)
@@ -592,6 +593,20 @@ class CompiledGrammar:
             if b is not None:
                 m |= self._rest_mask(b, uid)
         return m
+
+    def _alive_within(self, uid: int, within: int) -> list:
+        """The live terminals of ``uid`` with some of ``within``'s ``rest`` tokens (cached).
+
+        After a name, the rest mask wants tokens that end it, so none that a name or a keyword
+        keeps alive: asking the parser about those (``else``, ``in``: reads down the whole
+        expression) would only make the mask's key deeper, and its tokens are ANDed away."""
+        key = (uid, within)
+        got = self._alive_in.get(key)
+        if got is None:
+            rest = self.lexer.info(within).rest
+            got = [(t, bits) for t, bits in self.lexer.info(uid).alive.items() if (bits & rest).any()]
+            bounded_put(self._alive_in, key, got, 65536)
+        return got
 
     def _rest_mask(self, b: State, uid: int) -> np.ndarray:
         """Tokens allowed after the backed-up state ``b`` among ``rest`` of union state ``uid``
