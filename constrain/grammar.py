@@ -446,7 +446,9 @@ class CompiledGrammar:
         the mask."""
         got = self._stopped.get(id(m))
         if got is None or got[0] is not m:  # the entry holds m, so its id stays its own
-            got = bounded_put(self._stopped, id(m), (m, m | self.stop_bits), 2 * self.options.mask_cache_size)
+            # bounded apart from the mask LRU: 1,024 entries hold at most 32 MB for 128k tokens
+            # (a copy, and a mask the LRU may have dropped); a clear costs one OR per mask
+            got = bounded_put(self._stopped, id(m), (m, m | self.stop_bits), 1024)
         return got[1]
 
     def _without_dead_fallback(self, state: State) -> State:
