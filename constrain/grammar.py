@@ -401,8 +401,9 @@ class CompiledGrammar:
         the same local contexts at many nesting depths. The lexer part of the key
         is the state without the parser state, except inside length-checked
         strings (:meth:`_mask_tag`). The LRU holds ``mask_cache_size`` (4096)
-        entries, each distinct mask stored once (:meth:`_pooled`): at most 64 MB
-        for a 128k vocabulary, in practice a third of that.
+        entries, each distinct mask stored once (:meth:`_pooled`): at most 64 MB for a 128k
+        vocabulary, in practice a third of that, and at most 32 MB of stop-bit copies
+        (:meth:`_with_stop`).
         """
         if state is TERMINATED:
             return self.stop_bits
