@@ -156,6 +156,8 @@ class Lexer:
         self._canons: dict[int, tuple | None] = {}
         self._first_rows: dict[int, np.ndarray] = {}
         self._first_ok: dict[int, np.ndarray] = {}
+        self._dense: np.ndarray | None = None  # union transitions as a table (see _dense_tables)
+        self._dense_acc = np.zeros(1, dtype=bool)
         self.words = tok.mask_words
 
     # ------------------------------------------------------------------ union states
@@ -546,7 +548,7 @@ class Lexer:
         pos = offs.astype(np.int32, copy=True)
         rem = wt.lengths[rows] - pos
         idx = np.arange(n)
-        step, accepting, trans = self.step, self.union_accepting, self.trans
+        table, acc_arr = self._dense_tables()
         while len(idx):
             done = rem[idx] <= 0
             if done.any():
@@ -554,15 +556,14 @@ class Lexer:
                 idx = idx[~done]
                 if not len(idx):
                     break
-            pairs = cur[idx] * 256 + wt.data[rows[idx], pos[idx]]
-            uniq, inv = np.unique(pairs, return_inverse=True)
-            ul = uniq.tolist()
-            nxt_u = [trans.get(p) for p in ul]  # a pair is the transition key (uid << 8 | byte)
-            if None in nxt_u:
-                nxt_u = [u if u is not None else step(p >> 8, p & 255) for u, p in zip(nxt_u, ul)]
-            acc_u = np.array([u >= 0 and bool(accepting[u]) for u in nxt_u], dtype=bool)
-            nxt = np.asarray(nxt_u, dtype=np.int64)[inv]
-            a = acc_u[inv]
+            c, b = cur[idx], wt.data[rows[idx], pos[idx]]
+            nxt = table[c, b]
+            unknown = nxt == -2
+            if unknown.any():  # fill the table from the transition dict (or step) for the few new pairs
+                table, acc_arr = self._fill_dense(np.unique(c[unknown] * 256 + b[unknown]).tolist())
+                nxt = table[c, b]
+            nxt = nxt.astype(np.int64)
+            a = acc_arr[nxt]  # nxt == -1 reads the last entry, which is kept False
             ok = nxt >= 0
             idx, nxt, a = idx[ok], nxt[ok], a[ok]
             cur[idx] = nxt
@@ -572,6 +573,35 @@ class Lexer:
                 acc_pos[idx[a]] = pos[idx[a]]
                 acc_uid[idx[a]] = nxt[a]
         return end, acc_pos, acc_uid
+
+    def _dense_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """(int32[union states, 256] transitions, -2 where not known yet; bool[union states + 1]
+        accepting, its last entry False for the dead state -1), grown to cover every union
+        state: one gather per walk step instead of sorting the (state, byte) pairs."""
+        n = len(self.unions)
+        t = self._dense
+        if t is None or len(t) < n:
+            cap = max(256, 1 << (n - 1).bit_length())
+            grown = np.full((cap, 256), -2, dtype=np.int32)
+            if t is not None:
+                grown[: len(t)] = t
+            self._dense = t = grown
+        if len(self._dense_acc) != n + 1:
+            self._dense_acc = np.array([bool(a) for a in self.union_accepting] + [False], dtype=bool)
+        return t, self._dense_acc
+
+    def _fill_dense(self, pairs: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Resolve transition keys ``uid << 8 | byte`` into the dense table (new states may be
+        interned on the way, so the tables are returned again)."""
+        trans, step = self.trans, self.step
+        got = []
+        for p in pairs:
+            v = trans.get(p)
+            got.append(step(p >> 8, p & 255) if v is None else v)
+        table, acc = self._dense_tables()
+        for p, v in zip(pairs, got):
+            table[p >> 8, p & 255] = v
+        return table, acc
 
     def _walk_small(self, uid0: int, rows: np.ndarray, offs: np.ndarray):
         """:meth:`union_walk` one row at a time (same results)."""
