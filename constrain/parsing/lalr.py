@@ -247,20 +247,34 @@ class LALRParser:
             virt.append(goto[virt[-1] if virt else base.state][origin])
 
     def _feed(self, node: Node, term: int) -> tuple[Node | None, int]:
-        """(new top, lowest depth read)."""
+        """(new top, lowest depth read). The reductions run on a list of states above a real
+        cell (as in :meth:`_can_feed`); only the cells of the result are interned."""
         low = node.depth
+        base, virt = node, []  # the stack is base's cells plus the states in virt on top
+        action, goto = self.action, self.goto
         while True:
-            entry = self.action[node.state].get(term)
+            entry = action[virt[-1] if virt else base.state].get(term)
             if entry is None:
                 return None, low
             shift, arg = entry
             if shift:
-                if node.depth >= self.max_depth:
+                if base.depth + len(virt) >= self.max_depth:
                     return None, low
-                return self._push(arg, node), low
-            node = self._reduce(node, arg)
-            if node.parent is not None and node.parent.depth < low:
-                low = node.parent.depth
+                for s in virt:
+                    base = self._push(s, base)
+                return self._push(arg, base), low
+            size, origin = arg
+            k = min(size, len(virt))
+            if k:
+                del virt[len(virt) - k:]
+            for _ in range(size - k):
+                base = base.parent
+            if virt:
+                virt.append(goto[virt[-1]][origin])
+            else:  # the goto reads a real cell
+                if base.depth < low:
+                    low = base.depth
+                virt.append(goto[base.state][origin])
 
     def _reduce(self, node: Node, rule: tuple[int, str]) -> Node:
         size, origin = rule
