@@ -56,6 +56,52 @@ def test_can_feed_agrees_with_feed_and_reads_no_deeper(python_grammar, llama3_hf
     assert shallower > 0  # the safe table does stop some reads early
 
 
+def _reference_feed(lalr, node, term):
+    """Feeding by the book: reductions on the real stack, cell by cell. (states, lowest depth read)."""
+    stack, low = [], node.depth
+    n = node
+    while n is not None:
+        stack.append(n.state)
+        n = n.parent
+    stack.reverse()
+    while True:
+        entry = lalr.action[stack[-1]].get(term)
+        if entry is None:
+            return None, low
+        if entry[0]:
+            return stack + [entry[1]], low
+        size, origin = entry[1]
+        if size:
+            del stack[len(stack) - size:]
+        low = min(low, len(stack) - 1)
+        stack.append(lalr.goto[stack[-1]][origin])
+
+
+def test_feed_builds_the_stack_the_reductions_give(python_grammar, llama3_hf):
+    g = python_grammar
+    lalr = g.parser.inner
+    nodes = {s[0][0] for s in _states_along(g, llama3_hf.encode(CODE, add_special_tokens=False))}
+    fed = 0
+    for node in nodes:
+        for t in range(len(g.spec.terminals)):
+            lalr._feed_cache.clear()
+            lalr.track_push()
+            got = lalr.feed(node, (t,))
+            k = lalr.track_pop(node)
+            want, low = _reference_feed(lalr, node, t)
+            if want is None:
+                assert got is None, (node, lalr.names[t])
+                continue
+            fed += 1
+            n, states = got, []
+            while n is not None:
+                states.append(n.state)
+                n = n.parent
+            assert states[::-1] == want, (node, lalr.names[t])
+            assert k == max(1, node.depth - low + 1), (node, lalr.names[t])  # the same cells read
+    assert fed > 500
+
+
 def test_indenter_can_feed_agrees_with_probe(python_grammar, llama3_hf):
     g = python_grammar
     ind = g.parser

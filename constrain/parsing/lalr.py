@@ -167,12 +167,13 @@ class LALRParser:
         self._root = Node(self.start_state, None)
         self._feed_cache: dict[tuple[Node, int], tuple[Node | None, int]] = {}
         self._can_cache: dict[tuple[Node, int], tuple[bool, int]] = {}
+        self._phases: dict[tuple[tuple, int], tuple] = {}  # (states above a real cell, terminal)
         self._end_cache: dict[Node, tuple[bool, int]] = {}
         self._low = 1 << 60
         self._frames: list[int] = []
 
     def __getstate__(self):
-        d = {k: v for k, v in self.__dict__.items() if k not in ("_nodes", "_root", "_feed_cache", "_can_cache", "_end_cache", "_low", "_frames")}
+        d = {k: v for k, v in self.__dict__.items() if k not in ("_nodes", "_root", "_feed_cache", "_can_cache", "_phases", "_end_cache", "_low", "_frames")}
         return d
 
     def __setstate__(self, d):
@@ -220,61 +221,102 @@ class LALRParser:
         return got[0]
 
     def _can_feed(self, node: Node, term: int) -> tuple[bool, int]:
-        """(taken?, lowest depth read): the reductions run on the states above a real cell."""
+        """(taken?, lowest depth read)."""
         if node.depth >= self.max_depth - 256:  # near the depth bound: the exact feed decides
             got = self._feed(node, term)
             return got[0] is not None, got[1]
-        low = node.depth
-        base, virt = node, []  # the stack is base's cells plus the states in virt on top
-        safe, action, goto = self.safe, self.action, self.goto
+        ph = self._top_step(node, term)
+        if ph[0] != "pop":
+            return ph[0] != "error", node.depth
+        base, virt, low = ph[1], ph[2], ph[3]
+        phases, phase, goto = self._phases, self._phase, self.goto
         while True:
-            s = virt[-1] if virt else base.state
-            if term in safe[s]:
+            ph = phases.get((virt, term)) or phase(virt, term)
+            if ph[1]:  # a state on the way takes the terminal whatever lies below
                 return True, low
-            entry = action[s].get(term)
-            if entry is None:
-                return False, low
-            if entry[0]:
-                return True, low
-            size, origin = entry[1]
-            k = min(size, len(virt))
-            if k:
-                del virt[len(virt) - k:]
-            for _ in range(size - k):
+            if ph[0] != "pop":
+                return ph[0] == "shift", low
+            for _ in range(ph[2]):
                 base = base.parent
-            if not virt and base.depth < low:
+            if base.depth < low:
                 low = base.depth
-            virt.append(goto[virt[-1] if virt else base.state][origin])
+            virt = (goto[base.state][ph[3]],)
 
     def _feed(self, node: Node, term: int) -> tuple[Node | None, int]:
-        """(new top, lowest depth read). The reductions run on a list of states above a real
-        cell (as in :meth:`_can_feed`); only the cells of the result are interned."""
-        low = node.depth
-        base, virt = node, []  # the stack is base's cells plus the states in virt on top
-        action, goto = self.action, self.goto
+        """(new top, lowest depth read). The reductions run on the states above a real cell
+        (:meth:`_phase`); only the cells of the result are interned."""
+        ph = self._top_step(node, term, feeding=True)
+        if ph[0] == "error":
+            return None, node.depth
+        if ph[0] == "shift":
+            return (None if node.depth >= self.max_depth else self._push(ph[1], node)), node.depth
+        base, virt, low = ph[1], ph[2], ph[3]
+        phases, phase, goto = self._phases, self._phase, self.goto
         while True:
-            entry = action[virt[-1] if virt else base.state].get(term)
-            if entry is None:
+            ph = phases.get((virt, term)) or phase(virt, term)
+            if ph[0] == "error":
                 return None, low
-            shift, arg = entry
-            if shift:
-                if base.depth + len(virt) >= self.max_depth:
+            if ph[0] == "shift":
+                states = ph[2]
+                if base.depth + len(states) >= self.max_depth:
                     return None, low
-                for s in virt:
-                    base = self._push(s, base)
-                return self._push(arg, base), low
-            size, origin = arg
-            k = min(size, len(virt))
-            if k:
-                del virt[len(virt) - k:]
-            for _ in range(size - k):
+                for st in states:
+                    base = self._push(st, base)
+                return self._push(ph[3], base), low
+            for _ in range(ph[2]):
                 base = base.parent
-            if virt:
-                virt.append(goto[virt[-1]][origin])
-            else:  # the goto reads a real cell
-                if base.depth < low:
-                    low = base.depth
-                virt.append(goto[base.state][origin])
+            if base.depth < low:
+                low = base.depth
+            virt = (goto[base.state][ph[3]],)
+
+    def _top_step(self, node: Node, term: int, feeding: bool = False) -> tuple:
+        """The action on ``term`` of the real top cell: ("error",) | ("shift", target) |
+        ("safe",) (not when ``feeding``) | ("pop", real cell below, states above it, lowest
+        depth read)."""
+        s = node.state
+        if not feeding and term in self.safe[s]:
+            return ("safe",)
+        entry = self.action[s].get(term)
+        if entry is None:
+            return ("error",)
+        if entry[0]:
+            return ("shift", entry[1])
+        size, origin = entry[1]
+        if size == 0:
+            return ("pop", node, (self.goto[s][origin],), node.depth)
+        base = node
+        for _ in range(size):
+            base = base.parent
+        return ("pop", base, (self.goto[base.state][origin],), min(node.depth, base.depth))
+
+    def _phase(self, virt: tuple, term: int) -> tuple:
+        """The reductions on ``virt`` (states above a real cell) that read no real cell, memoised
+        by states alone, so every stack shares them: ("error", safe seen) | ("shift", safe seen,
+        the states above the real cell, target) | ("pop", safe seen, real cells to pop, the rule
+        origin whose goto reads the cell then on top). A chain of unit reductions over one base
+        is then one step per distinct base."""
+        v = list(virt)
+        safe_seen = False
+        safe, action, goto = self.safe, self.action, self.goto
+        while True:
+            s = v[-1]
+            if term in safe[s]:
+                safe_seen = True
+            entry = action[s].get(term)
+            if entry is None:
+                got = ("error", safe_seen)
+                break
+            if entry[0]:
+                got = ("shift", safe_seen, tuple(v), entry[1])
+                break
+            size, origin = entry[1]
+            if size >= len(v):
+                got = ("pop", safe_seen, size - len(v), origin)
+                break
+            if size:
+                del v[len(v) - size:]
+            v.append(goto[v[-1]][origin])
+        return bounded_put(self._phases, (virt, term), got, 1 << 18)
 
     def _reduce(self, node: Node, rule: tuple[int, str]) -> Node:
         size, origin = rule
