@@ -344,9 +344,15 @@ class TokenizerInfo:
         return lo, bisect.bisect_left(keys, up, lo)
 
     def bitmask_to_ids(self, mask: np.ndarray) -> np.ndarray:
-        """Token ids whose bit is set (helper for tests and debugging)."""
-        bits = np.unpackbits(mask.view(np.uint8), bitorder="little")[: self.vocab_size]
-        return np.flatnonzero(bits)
+        """Token ids whose bit is set, ascending (only the nonzero words are unpacked)."""
+        words = np.flatnonzero(mask[: self.mask_words])
+        if not len(words):
+            return np.zeros(0, dtype=np.int64)
+        bits = np.unpackbits(np.ascontiguousarray(mask[words], dtype=np.uint32).view(np.uint8),
+                             bitorder="little").reshape(len(words), 32)
+        r, c = np.nonzero(bits)
+        ids = words[r] * 32 + c
+        return ids[ids < self.vocab_size]
 
     def decode(self, ids: Iterable[int]) -> bytes:
         return b"".join(self.token_bytes[i] or b"" for i in ids)

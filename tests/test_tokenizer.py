@@ -137,3 +137,16 @@ def test_literal_store_entries_equal_the_dfa_walk(llama3):
             assert np.array_equal(a.alive, b.alive), (lit, s)
             assert np.array_equal(a.acc_ids[order], b.acc_ids) and np.array_equal(a.acc_pos[order], b.acc_pos)
             assert np.array_equal(a.done_ids, b.done_ids), (lit, s)
+
+
+@pytest.mark.parametrize("n", [37, 64, 1000])
+def test_bitmask_to_ids_is_the_set_bits_below_the_vocabulary(n):
+    tok = TokenizerInfo.from_vocab([bytes([97 + i % 26]) * (1 + i // 26) for i in range(n)], eos_token_id=0)
+    rng = np.random.default_rng(n)
+    for density in (0.0, 0.01, 0.3, 1.0):
+        mask = tok.allocate_bitmask()
+        mask[:] = rng.integers(0, 2**32, size=len(mask), dtype=np.uint32) if density == 1.0 else 0
+        for i in np.flatnonzero(rng.random(n) < density):
+            mask[i >> 5] |= np.uint32(1 << (i & 31))
+        want = [i for i in range(n) if int(mask[i >> 5]) >> (i & 31) & 1]  # the padding bits are not ids
+        assert tok.bitmask_to_ids(mask).tolist() == want
