@@ -30,7 +30,7 @@ from ..parsing.lalr import LALRParser
 from ..store.maskstore import cache_dir
 from ..tokenizer import TokenizerInfo
 
-CACHE_VERSION = 6
+CACHE_VERSION = 10
 SHIPPED = ("json", "python", "java", "go", "sql")
 
 

@@ -22,17 +22,21 @@ from typing import Sequence
 from .base import bounded_put
 
 END = "$END"
+#: cells whose states each node keeps at hand for signatures (most reads stay within them)
+TOP_CELLS = 12
 
 
 class Node:
     """One stack cell: an LR state on top of its parent. Interned: equal stacks are the same object."""
 
-    __slots__ = ("state", "parent", "depth", "__weakref__")
+    __slots__ = ("state", "parent", "depth", "top", "__weakref__")
 
     def __init__(self, state: int, parent: "Node | None"):
         self.state = state
         self.parent = parent
         self.depth = 0 if parent is None else parent.depth + 1
+        #: the states of the top TOP_CELLS cells, this one first (cache keys read them)
+        self.top = (state,) if parent is None else (state,) + parent.top[: TOP_CELLS - 1]
 
     def __repr__(self) -> str:
         out, n = [], self
@@ -152,6 +156,8 @@ class LALRParser:
             self._low = d
 
     def signature(self, node: Node, k: int) -> tuple:
+        if k <= TOP_CELLS:
+            return node.top[:k]
         out = []
         n = node
         for _ in range(k):
